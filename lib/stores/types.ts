@@ -1,0 +1,69 @@
+/**
+ * The storage contract behind revocation, rotation and sessions.
+ *
+ * Stores hold facts; the plugin decides. Every method names the subject so that a store can keep
+ * everything about one subject together (RedisStore puts the subject in a hash tag, `authx:{<sub>}:…`,
+ * so a guarded request's check and a rotation's atomic step each touch one Redis Cluster slot).
+ * Every entry carries a time to live: it is kept until the token or session it names would expire.
+ * Times are milliseconds since the epoch unless the name says seconds.
+ */
+
+/** A verified token, as far as the store needs to know it. */
+export interface TokenRef {
+  /** the subject (the `identityClaim` value) */
+  sub: string
+  /** the token's id: revocation is keyed on it, never on the encoded string */
+  jti: string
+  /** the token's session family, when it has one */
+  fam?: string
+}
+
+/** What the store knows of one token, read in one round trip. */
+export interface TokenStatus {
+  /** `revokeToken` named this token's jti */
+  revoked: boolean
+  /** `revokeFamily` named this token's family */
+  familyRevoked: boolean
+  /** `revokeSubject` cut-off for the subject: tokens issued at or before it are revoked; 0 when none */
+  revokedBefore: number
+  /** when `consume` first marked this (refresh) token used; 0 when never */
+  consumedAt: number
+}
+
+/** One session: a token family and what was recorded when it began. */
+export interface SessionRecord {
+  fam: string
+  createdAt: number
+  lastUsedAt: number
+  /** when the session ends unless it is used again (its latest refresh token's expiry) */
+  expiresAt: number
+  userAgent?: string
+  ip?: string
+}
+
+export interface TokenStore {
+  /** Everything a guard needs about a token, in one round trip. */
+  status (ref: TokenRef): Promise<TokenStatus>
+  /** Revoke one token (by jti) for `ttlSeconds`. */
+  revokeToken (ref: TokenRef, ttlSeconds: number): Promise<void>
+  /** Revoke a whole family for `ttlSeconds` and forget its session record. */
+  revokeFamily (sub: string, fam: string, ttlSeconds: number): Promise<void>
+  /** Revoke every token of `sub` issued at or before `beforeMs`, and forget all its sessions. */
+  revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void>
+  /**
+   * Mark a refresh token used, atomically across every client of the store.
+   * Returns 0 when this call was the first (the mark is now `atMs`), otherwise the time of the first mark.
+   * Also records `fam → sub` (see `familySubject`) when the token has a family.
+   */
+  consume (ref: TokenRef, atMs: number, ttlSeconds: number): Promise<number>
+  /** Record (or replace) a session; also records `fam → sub`. Kept until `record.expiresAt`. */
+  saveSession (sub: string, record: SessionRecord): Promise<void>
+  /** Update a live session's `lastUsedAt` and `expiresAt`; a session that is gone stays gone. */
+  touchSession (sub: string, fam: string, lastUsedAt: number, expiresAt: number): Promise<void>
+  /** The live sessions of `sub` (not revoked, not expired), oldest first. */
+  listSessions (sub: string): Promise<SessionRecord[]>
+  /** The subject a family belongs to, as recorded by `saveSession` or `consume`; null when unknown. */
+  familySubject (fam: string): Promise<string | null>
+  /** Release connections the store opened itself. */
+  close? (): Promise<void>
+}
