@@ -1,0 +1,162 @@
+import fastifyCookie from '@fastify/cookie'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { createCookieHelpers } from './cookies'
+import { createCheckCsrf } from './csrf'
+import { authError, badOptions } from './errors'
+import { createGuardFactory } from './guard'
+import { createImplicitRefresh } from './implicit-refresh'
+import { jwks, loadKeys } from './keys'
+import { normalise, parseDuration, validateShape, type AuthxOptions } from './options'
+import { createBounded, createRevocation } from './revocation'
+import { createSessions } from './sessions'
+import { MemoryStore } from './stores/memory'
+import type { TokenStore } from './stores/types'
+import { createIssue, createVerify, registerJwt } from './tokens'
+import type { Authx, TokenPayload } from './types'
+
+const STORE_METHODS = ['status', 'revokeToken', 'revokeFamily', 'revokeSubject', 'consume', 'saveSession', 'touchSession', 'listSessions', 'familySubject'] as const
+
+function checkStore (store: unknown): TokenStore {
+  if (store === null || typeof store !== 'object' || STORE_METHODS.some(m => typeof (store as Record<string, unknown>)[m] !== 'function')) {
+    throw badOptions('store', `a TokenStore (with ${STORE_METHODS.join(', ')})`)
+  }
+  return store as TokenStore
+}
+
+/** Wires options → config → factories into Fastify: decorators, guards, cookies, routes. */
+async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Promise<void> {
+  validateShape(options)
+  const config = normalise(options)
+  const keys = loadKeys(options, msg => fastify.log.warn(msg))
+  const store = options.store === undefined ? new MemoryStore() : checkStore(options.store)
+  if (config.tokenLocation.includes('cookies') && !config.csrf.protect) {
+    fastify.log.warn('fastify-authx: cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged')
+  }
+  if (!fastify.hasReplyDecorator('setCookie')) await fastify.register(fastifyCookie)
+
+  const apis = await registerJwt(fastify, keys, config)
+  const verify = createVerify(config, keys, apis)
+  const issue = createIssue(config, keys, apis[0], parseDuration)
+  const bounded = createBounded(config.storeTimeout)
+  const revocation = createRevocation(config, store, bounded)
+  const sessions = createSessions(config, store, bounded, revocation, issue)
+  const checkCsrf = createCheckCsrf(config)
+  const guard = createGuardFactory({ config, verify, checkCsrf, revocation })
+
+  function verifyToken (token: string, opts: { type?: 'access' | 'refresh' | 'any' } = {}): TokenPayload {
+    const { payload, type } = verify(token)
+    const want = opts.type ?? 'any'
+    if (want !== 'any' && type !== want) throw authError(want === 'access' ? 'FST_AUTHX_ACCESS_TOKEN_REQUIRED' : 'FST_AUTHX_REFRESH_TOKEN_REQUIRED')
+    return payload as TokenPayload
+  }
+  const log = fastify.log
+
+  const api: Authx = {
+    guard,
+    verifyToken,
+    getCsrfToken: token => verify(token).payload.csrf,
+    async revokeToken (payloadOrToken) {
+      let payload: Record<string, any>
+      if (typeof payloadOrToken === 'string') {
+        try {
+          payload = verify(payloadOrToken).payload
+        } catch (err) {
+          // An expired token can no longer be used: there is nothing left to revoke.
+          if ((err as { code?: string }).code === 'FST_AUTHX_TOKEN_EXPIRED') return
+          throw err
+        }
+      } else payload = payloadOrToken
+      if (payload === null || typeof payload !== 'object' || typeof payload.jti !== 'string' || typeof payload[config.identityClaim] !== 'string') {
+        throw new TypeError('fastify-authx: revokeToken needs a verified payload or an encoded token')
+      }
+      await revocation.revokeToken(payload, log)
+    },
+    async revokeFamily (fam) {
+      let sub: string | null
+      let family: string | undefined
+      if (typeof fam === 'string') {
+        family = fam
+        sub = await bounded(() => store.familySubject(fam), log)
+      } else {
+        family = fam?.fam
+        sub = (fam as Record<string, any>)?.[config.identityClaim] ?? null
+      }
+      if (typeof family !== 'string' || typeof sub !== 'string') return false
+      await revocation.revokeFamily(sub, family, log)
+      return true
+    },
+    revokeAllSessions: async sub => { await revocation.revokeAllSessions(sub, log) },
+    rotateRefreshToken: async payload => await sessions.rotateRefreshToken(payload, log),
+    createSession: async (sub, opts = {}) => await sessions.createSession(sub, opts as any, log),
+    listSessions: async sub => await sessions.listSessions(sub, log),
+    jwks: () => jwks(keys),
+    store
+  }
+
+  fastify.decorate('createAccessToken', (sub: string, opts?: any) => issue('access', sub, opts).token)
+  fastify.decorate('createRefreshToken', (sub: string, opts?: any) => issue('refresh', sub, { ...opts, fresh: undefined }).token)
+  fastify.decorate('createTokenPair', (sub: string, opts?: any) => sessions.createTokenPair(sub, opts))
+  fastify.decorate('requireAccess', guard({ type: 'access' }))
+  fastify.decorate('requireRefresh', guard({ type: 'refresh' }))
+  fastify.decorate('requireFresh', guard({ type: 'access', fresh: true }))
+  fastify.decorate('authx', api)
+
+  const subjects = new WeakMap<FastifyRequest, Promise<unknown>>()
+  const { getSubject } = config
+  fastify.decorateRequest('tokenPayload', null as unknown as TokenPayload)
+  fastify.decorateRequest('tokenLocation', null)
+  fastify.decorateRequest('getSubject', function (this: FastifyRequest): Promise<any> {
+    if (getSubject === undefined) return Promise.reject(new Error('fastify-authx: request.getSubject() needs the getSubject option'))
+    const payload = this.tokenPayload
+    if (payload === null) return Promise.reject(new Error('fastify-authx: request.getSubject() needs a verified token (run a guard first)'))
+    let subject = subjects.get(this)
+    if (subject === undefined) {
+      subject = Promise.resolve().then(() => getSubject(payload[config.identityClaim as 'sub'], payload, this))
+      subjects.set(this, subject)
+    }
+    return subject
+  })
+
+  const csrfOf = (token: string): string | undefined => {
+    const claim = apis[0].decode(token).payload as Record<string, unknown> | null
+    return typeof claim?.csrf === 'string' ? claim.csrf : undefined
+  }
+  const cookies = createCookieHelpers(config, csrfOf, parseDuration)
+  for (const [name, fn] of Object.entries(cookies)) fastify.decorateReply(name, fn)
+
+  if (config.implicitRefresh !== false) {
+    fastify.addHook('onSend', createImplicitRefresh({ config: config as any, verify, revocation, carried: sessions.carried, issue }))
+  }
+
+  if (config.jwksRoute !== undefined) {
+    const document = jwks(keys)
+    fastify.get(config.jwksRoute, async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return document
+    })
+  }
+}
+
+/** The plugin: `await app.register(authx, { secret })`. */
+const authx = fp(authxPlugin, { fastify: '5.x', name: 'fastify-authx' })
+
+export default authx
+export { authx }
+export { errors, type AuthxError, type AuthxErrorCode } from './errors'
+export { MemoryStore } from './stores/memory'
+// REDIS-PENDING export { RedisStore } from './stores/redis'
+export type { TokenStore, TokenRef, TokenStatus, SessionRecord } from './stores/types'
+export { TokenPayloadSchema, TokenPairSchema, AccessTokenResponseSchema, AuthErrorSchema } from './schemas'
+export { AuthxOptionsSchema, type AuthxOptions, type TokenLocation, type TokenType } from './options'
+export type { GuardOptions, Guard } from './guard'
+export type { CookieOptions } from './cookies'
+export type {
+  Authx, AuthxTypes, AuthxData, AuthxSubject, RegisteredClaims, TokenPayload, CreateTokenOptions,
+  TokenPair, CreateSessionOptions, SessionInfo
+} from './types'
+
+// CommonJS: `require('fastify-authx')` is the plugin itself (as with every Fastify plugin), and
+// carries `default`, `authx` and the other named exports.
+module.exports = Object.assign(authx, module.exports)
+Object.defineProperty(module.exports, '__esModule', { value: true })

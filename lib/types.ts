@@ -1,0 +1,127 @@
+import type { JsonWebKey } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { CookieOptions } from './cookies'
+import type { Guard, GuardOptions } from './guard'
+import type { TokenLocation, TokenType } from './options'
+import type { SessionRecord, TokenStore } from './stores/types'
+
+/**
+ * Merge your own claim and subject types into this interface:
+ *
+ * ```ts
+ * declare module 'fastify-authx' {
+ *   interface AuthxTypes { data: { role: string }, subject: User }
+ * }
+ * ```
+ */
+export interface AuthxTypes {}
+
+/** Your `data` claims (`AuthxTypes['data']`), or any claims when you declared none. */
+export type AuthxData = AuthxTypes extends { data: infer D } ? D : Record<string, unknown>
+/** What `getSubject` returns (`AuthxTypes['subject']`), or `unknown`. */
+export type AuthxSubject = AuthxTypes extends { subject: infer S } ? S : unknown
+
+/** The claims the plugin writes and checks. */
+export interface RegisteredClaims {
+  sub: string
+  type: TokenType
+  jti: string
+  iat: number
+  nbf?: number
+  exp?: number
+  /** access tokens only; only `true` is fresh */
+  fresh?: boolean
+  csrf?: string
+  scopes?: string[]
+  iss?: string
+  aud?: string | string[]
+  /** session family */
+  fam?: string
+}
+
+/** A verified token's claims, as `request.tokenPayload` holds them. */
+export type TokenPayload = RegisteredClaims & AuthxData
+
+export interface CreateTokenOptions {
+  /** access tokens: `true` for tokens made by a login; defaults to `false` */
+  fresh?: boolean
+  /** extra top-level claims; cannot set a registered claim */
+  data?: AuthxData
+  scopes?: string[]
+  /** seconds, `'15m'`-style, or `false` for no `exp`; defaults to the configured lifetime */
+  expiresIn?: number | string | false
+  audience?: string | string[]
+  /** extra JWT header members (not `alg` or `kid`) */
+  headers?: Record<string, unknown>
+}
+
+export interface TokenPair {
+  access_token: string
+  refresh_token: string
+  token_type: 'bearer'
+}
+
+export interface CreateSessionOptions extends CreateTokenOptions {
+  /** the login request: its user agent and IP are recorded */
+  request?: FastifyRequest
+}
+
+/** A live session, as `listSessions` returns it. */
+export type SessionInfo = Omit<SessionRecord, 'expiresAt'> & { expiresAt: number }
+
+export interface Authx {
+  /** A guard hook for `onRequest`, `preValidation` or `preHandler`. */
+  guard (options?: GuardOptions): Guard
+  /** Verifies an encoded token (signature, claims, type) without the store; throws the plugin's errors. */
+  verifyToken (token: string, options?: { type?: TokenType | 'any' }): TokenPayload
+  /** The `csrf` claim of a token, after verifying it. */
+  getCsrfToken (token: string): string | undefined
+  /** Revokes one token by its verified `jti` (an encoded token is verified first). */
+  revokeToken (payloadOrToken: TokenPayload | string): Promise<void>
+  /** Revokes every token of a family (one session). Resolves `false` when the family is unknown. */
+  revokeFamily (fam: string | Pick<TokenPayload, 'sub' | 'fam'>): Promise<boolean>
+  /** Revokes every token of `sub` issued until now, on every instance ("log out everywhere"). */
+  revokeAllSessions (sub: string): Promise<void>
+  /** Consumes a verified refresh token once and returns a new pair in its family (needs `rotation`). */
+  rotateRefreshToken (payload: TokenPayload): Promise<TokenPair>
+  /** A token pair in a new family, recorded as a session. */
+  createSession (sub: string, options?: CreateSessionOptions): Promise<TokenPair>
+  /** The live sessions of `sub`, oldest first. */
+  listSessions (sub: string): Promise<SessionInfo[]>
+  /** The public keys as a JWKS document (`{ keys: [] }` for HMAC). */
+  jwks (): { keys: JsonWebKey[] }
+  /** The revocation / rotation / session store in use. */
+  readonly store: TokenStore
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    createAccessToken (sub: string, options?: CreateTokenOptions): string
+    createRefreshToken (sub: string, options?: Omit<CreateTokenOptions, 'fresh'>): string
+    createTokenPair (sub: string, options?: CreateTokenOptions): TokenPair
+    /** Guard: a valid access token. */
+    requireAccess: Guard
+    /** Guard: a valid refresh token. */
+    requireRefresh: Guard
+    /** Guard: a valid, fresh access token. */
+    requireFresh: Guard
+    authx: Authx
+  }
+  interface FastifyRequest {
+    /** The verified claims, set by a guard (null on routes without one, or an optional guard without a token). */
+    tokenPayload: TokenPayload
+    /** Where the guard found the token. */
+    tokenLocation: TokenLocation | null
+    /** The subject loaded by your `getSubject` option, once per request. */
+    getSubject (): Promise<AuthxSubject>
+  }
+  interface FastifyReply {
+    setAccessCookies (token: string, options?: CookieOptions): FastifyReply
+    setRefreshCookies (token: string, options?: CookieOptions): FastifyReply
+    unsetAccessCookies (): FastifyReply
+    unsetRefreshCookies (): FastifyReply
+    unsetCookies (): FastifyReply
+  }
+}
+
+export type { Guard, GuardOptions, CookieOptions, TokenLocation, TokenType }

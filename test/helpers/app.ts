@@ -1,0 +1,51 @@
+import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import authx, { type AuthxOptions } from '../../lib/index'
+
+export const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long'
+
+/** An app with the plugin and routes that echo what a guard left on the request. */
+export async function build (options: AuthxOptions = { secret: SECRET }, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(authx, options)
+  const echo = async (request: FastifyRequest) => ({ payload: request.tokenPayload, location: request.tokenLocation })
+  app.get('/access', { onRequest: app.requireAccess }, echo)
+  app.post('/access', { onRequest: app.requireAccess }, echo)
+  app.get('/refresh', { onRequest: app.requireRefresh }, echo)
+  app.post('/refresh', { onRequest: app.requireRefresh }, echo)
+  app.get('/fresh', { onRequest: app.requireFresh }, echo)
+  if (setup !== undefined) await setup(app)
+  await app.ready()
+  return app
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/** Base64url JSON, for hand-made tokens. */
+export const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+
+export interface KeyPair { privateKey: KeyObject, publicKey: KeyObject }
+
+/** One key pair per algorithm family, generated once per process. */
+const cache = new Map<string, KeyPair>()
+export function keyPair (alg: string): KeyPair {
+  let pair = cache.get(alg)
+  if (pair === undefined) {
+    if (alg.startsWith('RS') || alg.startsWith('PS')) pair = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    else if (alg === 'ES256') pair = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    else if (alg === 'ES384') pair = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    else if (alg === 'ES512') pair = generateKeyPairSync('ec', { namedCurve: 'P-521' })
+    else if (alg === 'Ed448') pair = generateKeyPairSync('ed448')
+    else pair = generateKeyPairSync('ed25519')
+    cache.set(alg, pair)
+  }
+  return pair
+}
+
+export type { FastifyInstance, FastifyReply }
+
+/** An HS256 token from raw parts, for payloads no signer would produce (strings are used verbatim). */
+export function hs256 (payload: unknown, key: string | Buffer = SECRET, header: unknown = { alg: 'HS256', typ: 'JWT' }): string {
+  const input = `${b64(header)}.${b64(payload)}`
+  return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`
+}

@@ -1,0 +1,65 @@
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { expectAssignable, expectError, expectType } from 'tsd'
+import authx, {
+  errors, MemoryStore, RedisStore, TokenPayloadSchema,
+  type AuthxError, type AuthxErrorCode, type TokenPair, type TokenPayload, type TokenStore, type SessionInfo, type TokenLocation
+} from 'fastify-authx'
+
+interface User { id: string, name: string }
+
+// Declaration merging: the app's own claims and subject flow to the request.
+declare module 'fastify-authx' {
+  interface AuthxTypes {
+    data: { role: 'admin' | 'user' }
+    subject: User
+  }
+}
+
+const app = Fastify()
+void app.register(authx, { secret: 'x'.repeat(32), getSubject: async (sub: string) => ({ id: sub, name: 'A' }) })
+
+expectType<string>(app.createAccessToken('alice', { fresh: true, data: { role: 'admin' }, scopes: ['read'] }))
+expectType<string>(app.createRefreshToken('alice'))
+expectType<TokenPair>(app.createTokenPair('alice'))
+expectError(app.createAccessToken('alice', { data: { role: 'root' } }))
+expectError(app.createAccessToken(42))
+
+app.get('/me', { onRequest: app.requireAccess }, async (request: FastifyRequest) => {
+  expectType<'admin' | 'user'>(request.tokenPayload.role)
+  expectType<string>(request.tokenPayload.sub)
+  expectType<'access' | 'refresh'>(request.tokenPayload.type)
+  expectType<string[] | undefined>(request.tokenPayload.scopes)
+  expectType<TokenLocation | null>(request.tokenLocation)
+  expectType<User>(await request.getSubject())
+  return 'ok'
+})
+
+app.post('/refresh', { preHandler: app.requireRefresh }, async () => 'ok')
+app.get('/fresh', { preValidation: app.requireFresh }, async () => 'ok')
+app.get('/admin', { onRequest: app.authx.guard({ scopes: ['admin:*'], allScopes: false, type: 'any', optional: true, csrf: false, checkRevoked: true, locations: ['headers', 'cookies'] }) }, async () => 'ok')
+expectError(app.authx.guard({ type: 'id' }))
+app.addHook('onRequest', app.requireAccess)
+
+app.post('/login', async (_request, reply: FastifyReply) => {
+  const pair = await app.authx.createSession('alice', { data: { role: 'user' } })
+  expectType<FastifyReply>(reply.setAccessCookies(pair.access_token).setRefreshCookies(pair.refresh_token, { maxAge: '20d' }))
+  reply.unsetAccessCookies().unsetRefreshCookies().unsetCookies()
+  expectType<SessionInfo[]>(await app.authx.listSessions('alice'))
+  expectType<TokenPair>(await app.authx.rotateRefreshToken({} as TokenPayload))
+  expectType<boolean>(await app.authx.revokeFamily('fam'))
+  expectType<void>(await app.authx.revokeToken('a.b.c'))
+  expectType<void>(await app.authx.revokeAllSessions('alice'))
+  expectType<string | undefined>(app.authx.getCsrfToken(pair.access_token))
+  expectType<TokenPayload>(app.authx.verifyToken(pair.access_token, { type: 'access' }))
+  return pair
+})
+
+expectAssignable<TokenStore>(new MemoryStore())
+expectAssignable<TokenStore>(new RedisStore({ url: 'redis://127.0.0.1:6379' }))
+expectType<'object'>(TokenPayloadSchema.type)
+
+const err = {} as AuthxError
+if (err.code === 'FST_AUTHX_TOKEN_EXPIRED') expectType<'FST_AUTHX_TOKEN_EXPIRED'>(err.code)
+expectAssignable<AuthxErrorCode>('FST_AUTHX_MISSING_TOKEN')
+expectError<AuthxErrorCode>('FST_AUTHX_NOPE')
+expectType<'FST_AUTHX_MISSING_TOKEN'>(new errors.FST_AUTHX_MISSING_TOKEN().code)
