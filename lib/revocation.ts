@@ -1,3 +1,4 @@
+import { types } from 'node:util'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authError, type AuthxError } from './errors'
 import type { Config, TokenType } from './options'
@@ -52,7 +53,9 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   // Tokens without `exp` (lifetime false) are remembered for a year.
   const YEAR = 31557600
   const longestTtl = Math.max(lifetimes.access === false ? YEAR : lifetimes.access, lifetimes.refresh === false ? YEAR : lifetimes.refresh) + leeway + 1
-  const local = store instanceof MemoryStore
+  // The default store answers from memory and cannot hang: no timer on its hot path. Only an exact
+  // MemoryStore qualifies (not a subclass, not a Proxy around one); its errors still fail closed.
+  const local = Object.getPrototypeOf(store) === MemoryStore.prototype && !types.isProxy(store)
 
   function ttlOf (payload: Record<string, any>): number {
     if (typeof payload.exp !== 'number') return YEAR
@@ -70,9 +73,12 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   async function check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void> {
     const sub: string = payload[identityClaim]
     const ref = { sub, jti: payload.jti as string, fam: payload.fam as string | undefined }
-    const status = local ? await store.status(ref) : await bounded(() => store.status(ref), request.log)
+    let status: TokenStatus
+    if (local) {
+      try { status = await store.status(ref) } catch (err) { throw unavailable(err, request.log) }
+    } else status = await bounded(() => store.status(ref), request.log)
     if (revokedBy(status, payload)) throw authError('FST_AUTHX_REVOKED_TOKEN')
-    if (type === 'refresh' && rotation !== false && status.consumedAt > 0 && Date.now() - status.consumedAt > graceMs) {
+    if (type === 'refresh' && rotation !== false && status.consumedAt > 0 && Date.now() - status.consumedAt >= graceMs) {
       // A rotated refresh token came back after the grace window: whoever holds the family is suspect.
       if (ref.fam !== undefined) await revokeFamily(sub, ref.fam, request.log)
       else await bounded(() => store.revokeToken(ref, ttlOf(payload)), request.log)

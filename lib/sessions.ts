@@ -68,7 +68,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
     const ref = { sub, jti: payload.jti as string, fam: payload.fam as string | undefined }
     const now = Date.now()
     const first = await bounded(() => store.consume(ref, now, revocation.ttlOf(payload)), log)
-    if (first !== 0 && now - first > rotation.reuseGraceSeconds * 1000) {
+    if (first !== 0 && now - first >= rotation.reuseGraceSeconds * 1000) {
       // Lost the race to another request (or instance) long enough ago: this is reuse.
       if (ref.fam !== undefined) await revocation.revokeFamily(sub, ref.fam, log)
       else await revocation.revokeToken(payload, log)
