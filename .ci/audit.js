@@ -33,7 +33,7 @@ if (counts !== undefined) {
     failed = true
   }
 } else {
-  const why = report?.error?.summary ?? report?.message ?? (run.stderr.trim().split('\n').pop() || `exit ${run.status}`)
+  const why = report?.error?.summary || report?.message || (run.stderr.trim().split('\n').pop() || `exit ${run.status}`)
   console.error(`!!! npm audit could not run against this registry (${why}); only the dependency floor was checked`)
 }
 process.exit(failed ? 1 : 0)
