@@ -1,0 +1,96 @@
+// The README's TypeScript snippets, verbatim where possible, so `npm test` type-checks them
+// (tsc covers examples/). Free names the README leaves to the reader are declared first.
+// The declaration-merging snippet lives in test/types/index.test-d.ts: merging here would retype every test.
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import authx, { AuthErrorSchema, errors, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
+
+declare const handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+declare const loginHandler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+declare const listOrders: (sub: string) => Promise<unknown[]>
+declare const user: { id: string, scopes: string[] }
+declare const secret: string
+
+export async function registering (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret: process.env.JWT_SECRET_KEY! })
+}
+
+export async function asymmetric (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, {
+    algorithm: 'ES256',
+    privateKey: process.env.JWT_PRIVATE_KEY!,
+    previousPublicKeys: [process.env.JWT_OLD_PUBLIC_KEY!],
+    decodeAlgorithms: ['ES256', 'RS256'],
+    jwksRoute: '/.well-known/jwks.json'
+  })
+}
+
+export async function tokensAndGuards (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret })
+  const token: string = app.createAccessToken('42', { fresh: true, scopes: ['orders:read'], data: { role: 'admin' }, expiresIn: '5m' })
+  void token
+
+  app.get('/protected', { onRequest: app.requireAccess }, handler)
+  app.post('/refresh', { onRequest: app.requireRefresh }, handler)
+  app.post('/password', { onRequest: app.requireFresh }, handler)
+  app.get('/admin', { onRequest: app.authx.guard({ scopes: ['admin:*'] }) }, handler)
+  app.get('/feed', { onRequest: app.authx.guard({ optional: true }) }, handler)
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', api.requireAccess)
+    api.get('/orders', async (request) => await listOrders(request.tokenPayload.sub))
+  })
+
+  app.setErrorHandler((err: AuthxError, _request, reply) => {
+    if (err.code === 'FST_AUTHX_TOKEN_EXPIRED') return reply.code(401).send({ expired: true })
+    reply.send(err)
+  })
+  const isExpired = (err: unknown) => err instanceof errors.FST_AUTHX_TOKEN_EXPIRED
+  void isExpired
+
+  app.post('/login', { schema: { response: { 200: TokenPairSchema, 401: AuthErrorSchema } } }, loginHandler)
+}
+
+export async function revocationRotationSessions (request: FastifyRequest): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret, rotation: { reuseGraceSeconds: 10, maxSessionAge: '30d' } })
+  const fam = 'a-family-id'
+  const sub = 'alice'
+  await app.authx.revokeToken(request.tokenPayload)
+  await app.authx.revokeFamily(request.tokenPayload)
+  await app.authx.revokeFamily(fam)
+  await app.authx.revokeAllSessions(sub)
+
+  app.post('/refresh', { onRequest: app.requireRefresh }, async (request) =>
+    await app.authx.rotateRefreshToken(request.tokenPayload))
+
+  app.post('/login', async (request) => {
+    return await app.authx.createSession(user.id, { request, fresh: true, scopes: user.scopes })
+  })
+  app.get('/sessions', { onRequest: app.requireAccess }, async (request) =>
+    await app.authx.listSessions(request.tokenPayload.sub))
+  app.delete('/sessions/:fam', { onRequest: app.requireFresh }, async (request) => {
+    const { fam } = request.params as { fam: string }
+    await app.authx.revokeFamily({ sub: request.tokenPayload.sub, fam })
+    return { ok: true }
+  })
+}
+
+export async function redis (): Promise<void> {
+  const app = Fastify()
+  const store = new RedisStore({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' })
+  await app.register(authx, { secret, rotation: true, store })
+  app.addHook('onClose', async () => { await store.close() })
+}
+
+export async function implicitRefresh (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, {
+    secret,
+    tokenLocation: ['cookies'],
+    accessTokenExpires: '15m',
+    implicitRefresh: { deltaTime: 600, routeExclude: ['/logout'], methodExclude: [] }
+  })
+}
