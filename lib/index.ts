@@ -145,7 +145,7 @@ export default authx
 export { authx }
 export { errors, type AuthxError, type AuthxErrorCode } from './errors'
 export { MemoryStore } from './stores/memory'
-export { RedisStore } from './stores/redis'
+export { RedisStore, type RedisClient, type RedisStoreOptions } from './stores/redis'
 export type { TokenStore, TokenRef, TokenStatus, SessionRecord } from './stores/types'
 export { TokenPayloadSchema, TokenPairSchema, AccessTokenResponseSchema, AuthErrorSchema } from './schemas'
 export { AuthxOptionsSchema, type AuthxOptions, type TokenLocation, type TokenType } from './options'

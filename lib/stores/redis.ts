@@ -1,7 +1,19 @@
-import type { Cluster, Redis } from 'ioredis'
 import type { SessionRecord, TokenRef, TokenStatus, TokenStore } from './types.js'
 
-type RedisStoreOptions = ({ client: Redis | Cluster, url?: undefined } | { url: string, client?: undefined }) & {
+/**
+ * The part of an ioredis `Redis` or `Cluster` client the store uses. Declared here so that the
+ * package's types never import ioredis (an optional peer): apps without it still type-check.
+ */
+export interface RedisClient {
+  defineCommand (name: string, definition: { numberOfKeys: number, lua: string }): void
+  mget (keys: string[]): Promise<Array<string | null>>
+  get (key: string): Promise<string | null>
+  quit (): Promise<unknown>
+  disconnect (): void
+  readonly status: string
+}
+
+export type RedisStoreOptions = ({ client: RedisClient, url?: undefined } | { url: string, client?: undefined }) & {
   /** prepended to every key; default 'authx:' */
   prefix?: string
 }
@@ -114,7 +126,7 @@ interface Scripts {
  * Redis errors reject; the plugin bounds calls with its own timeout and fails closed.
  */
 export class RedisStore implements TokenStore {
-  readonly #client: (Redis | Cluster) & Scripts
+  readonly #client: RedisClient & Scripts
   readonly #ownsClient: boolean
   readonly #prefix: string
 
@@ -232,16 +244,16 @@ function ms (ttlSeconds: number): number {
   return Math.max(1, Math.ceil(ttlSeconds * 1000))
 }
 
-function withScripts (client: Redis | Cluster): (Redis | Cluster) & Scripts {
+function withScripts (client: RedisClient): RedisClient & Scripts {
   for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition)
-  return client as (Redis | Cluster) & Scripts
+  return client as RedisClient & Scripts
 }
 
 /**
  * ioredis is an optional peer dependency: it is loaded only here, for a store that makes its own client.
  * Fail fast when Redis is down (one retry, then the command rejects) rather than queue requests forever.
  */
-function connect (url: string): Redis {
+function connect (url: string): RedisClient {
   let ioredis: typeof import('ioredis')
   try {
     ioredis = require('ioredis')

@@ -1,8 +1,9 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { expectAssignable, expectError, expectType } from 'tsd'
+import { Cluster, Redis } from 'ioredis'
 import authx, {
   errors, MemoryStore, RedisStore, TokenPayloadSchema,
-  type AuthxError, type AuthxErrorCode, type TokenPair, type TokenPayload, type TokenStore, type SessionInfo, type TokenLocation
+  type AuthxError, type AuthxErrorCode, type RedisClient, type TokenPair, type TokenPayload, type TokenStore, type SessionInfo, type TokenLocation
 } from 'fastify-authx'
 
 interface User { id: string, name: string }
@@ -56,6 +57,10 @@ app.post('/login', async (_request, reply: FastifyReply) => {
 
 expectAssignable<TokenStore>(new MemoryStore())
 expectAssignable<TokenStore>(new RedisStore({ url: 'redis://127.0.0.1:6379' }))
+// Real ioredis clients fit the structural RedisClient type (the package's types never import ioredis).
+expectAssignable<RedisClient>(new Redis({ lazyConnect: true }))
+expectAssignable<RedisClient>(new Cluster([], { lazyConnect: true }))
+expectAssignable<TokenStore>(new RedisStore({ client: new Redis({ lazyConnect: true }), prefix: 'app:' }))
 expectType<'object'>(TokenPayloadSchema.type)
 
 const err = {} as AuthxError
