@@ -3,7 +3,7 @@ import { authError } from './errors'
 import type { Config } from './options'
 import type { Bounded, Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
-import { REGISTERED_CLAIMS, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
+import { REGISTERED_CLAIMS, setClaim, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
 
 export interface TokenPair {
   access_token: string
@@ -40,10 +40,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
   function carried (payload: Record<string, any>): TokenOptions {
     const data: Record<string, unknown> = {}
     for (const k of Object.keys(payload)) {
-      if (!REGISTERED_CLAIMS.has(k) && k !== identityClaim) {
-        if (k === '__proto__') Object.defineProperty(data, k, { value: payload[k], enumerable: true, writable: true, configurable: true })
-        else data[k] = payload[k]
-      }
+      if (!REGISTERED_CLAIMS.has(k) && k !== identityClaim) setClaim(data, k, payload[k])
     }
     return { data, scopes: payload.scopes, audience: payload.aud, family: payload.fam, fresh: false }
   }

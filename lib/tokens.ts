@@ -58,13 +58,16 @@ export function uuidv7Time (id: string): number | undefined {
   return UUIDV7.test(id) ? parseInt(id.slice(0, 8) + id.slice(9, 13), 16) : undefined
 }
 
+/** Sets a claim as an own data property: a `__proto__` key stays data and replaces no prototype. */
+export function setClaim (target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else target[key] = value
+}
+
 /** A shallow copy whose `__proto__` / `constructor` keys stay plain data: nothing can be polluted through it. */
 export function copyClaims (p: Record<string, unknown>): Record<string, any> {
   const out: Record<string, any> = {}
-  for (const k of Object.keys(p)) {
-    if (k === '__proto__') Object.defineProperty(out, k, { value: p[k], enumerable: true, writable: true, configurable: true })
-    else out[k] = p[k]
-  }
+  for (const k of Object.keys(p)) setClaim(out, k, p[k])
   return out
 }
 
@@ -223,8 +226,7 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
     if (options.data !== undefined) {
       for (const k of Object.keys(options.data)) {
         if (REGISTERED_CLAIMS.has(k) || k === identityClaim) throw new TypeError(`fastify-authx: data cannot set the registered claim '${k}'`)
-        if (k === '__proto__') Object.defineProperty(payload, k, { value: options.data[k], enumerable: true, writable: true, configurable: true })
-        else payload[k] = options.data[k]
+        setClaim(payload, k, options.data[k])
       }
     }
     let token: string
