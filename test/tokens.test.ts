@@ -240,3 +240,32 @@ t.test('uuidv7 carries its creation time', async t => {
   const ids = new Set(Array.from({ length: 5000 }, () => uuidv7()))
   t.equal(ids.size, 5000, 'no collisions')
 })
+
+t.test('verifyCache: cached verification, revocation still checked, cached claims never shared', async t => {
+  let seen: any
+  const app = await build({ secret: SECRET, verifyCache: true }, app => {
+    app.get('/mutate', { onRequest: app.requireAccess }, async req => {
+      seen = { ...req.tokenPayload }
+      ;(req.tokenPayload as any).sub = 'mallory'
+      ;(req.tokenPayload as any).scopes = ['admin']
+      return 'ok'
+    })
+  })
+  const token = app.createAccessToken('alice', { scopes: ['read'] })
+  for (let i = 0; i < 3; i++) {
+    t.equal((await app.inject({ url: '/mutate', headers: bearer(token) })).statusCode, 200, `hit ${i}`)
+    t.equal(seen.sub, 'alice', 'a handler\'s mutation never reaches the next request')
+    t.same(seen.scopes, ['read'])
+  }
+  await app.authx.revokeToken(token)
+  t.equal((await app.inject({ url: '/access', headers: bearer(token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'revocation is checked on a cache hit')
+  const short = app.createAccessToken('bob', { expiresIn: 1 })
+  t.equal((await app.inject({ url: '/access', headers: bearer(short) })).statusCode, 200)
+  await new Promise(resolve => setTimeout(resolve, 2100))
+  t.equal((await app.inject({ url: '/access', headers: bearer(short) })).json().code, 'FST_AUTHX_TOKEN_EXPIRED', 'a cached token still expires')
+  t.equal((await app.inject({ url: '/access', headers: bearer(token.slice(0, -2) + 'AA') })).statusCode, 401, 'a forged variant is not served from the cache')
+  await app.close()
+  const sized = await build({ secret: SECRET, verifyCache: 10 })
+  t.equal((await sized.inject({ url: '/access', headers: bearer(sized.createAccessToken('a')) })).statusCode, 200, 'a cache size')
+  await sized.close()
+})
