@@ -94,3 +94,19 @@ export async function implicitRefresh (): Promise<void> {
     implicitRefresh: { deltaTime: 600, routeExclude: ['/logout'], methodExclude: [] }
   })
 }
+
+export async function browserCookies (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret, tokenLocation: ['cookies'], implicitRefresh: true })
+
+  app.post('/login', async (_request, reply) => {
+    const pair = app.createTokenPair('alice', { fresh: true })
+    reply.setAccessCookies(pair.access_token).setRefreshCookies(pair.refresh_token)
+    return { user: 'alice' }
+  })
+  app.post('/refresh', { onRequest: app.requireRefresh }, async (request, reply) => {
+    reply.setAccessCookies(app.createAccessToken(request.tokenPayload.sub))
+    return { refreshed: true }
+  })
+  app.post('/logout', async (_request, reply) => { reply.unsetCookies(); return { ok: true } })
+}
