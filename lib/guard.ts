@@ -6,6 +6,7 @@ import { createLookup } from './locations'
 import { validateShape, type Config, type TokenLocation, type TokenType } from './options'
 import type { Revocation } from './revocation'
 import { requireScopes } from './scopes'
+import type { VerifiedPayload } from './tokens'
 import type { TokenPayload } from './types'
 
 const Location = Type.Union([Type.Literal('headers'), Type.Literal('cookies'), Type.Literal('query'), Type.Literal('json')])
@@ -24,11 +25,17 @@ export const GuardOptionsSchema = Type.Object({
 /** Per-route guard options: see `app.authx.guard()`. */
 export type GuardOptions = Static<typeof GuardOptionsSchema>
 
-export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+/**
+ * A guard hook: use it as `onRequest`, `preValidation` or `preHandler` (Fastify passes `done`), or
+ * call it yourself as `await guard(request, reply)`.
+ */
+export type Guard = (request: FastifyRequest, reply: FastifyReply, done?: (err?: Error) => void) => Promise<void> | undefined
+
+const RESOLVED = Promise.resolve()
 
 export interface GuardContext {
   config: Config
-  verify: (token: string) => { payload: Record<string, any>, type: TokenType }
+  verify: (token: string) => VerifiedPayload
   checkCsrf: (request: FastifyRequest, payload: Record<string, any>, type: TokenType) => void
   revocation: Revocation
 }
@@ -60,8 +67,8 @@ export function createGuardFactory (ctx: GuardContext) {
     const scopeChallenge = scopes === undefined ? '' : `Bearer error="insufficient_scope", scope="${scopes.join(' ')}"`
     const wrongType = want === 'refresh' ? 'FST_AUTHX_REFRESH_TOKEN_REQUIRED' : 'FST_AUTHX_ACCESS_TOKEN_REQUIRED'
 
-    return async function authxGuard (request) {
-      if (exempt.has(request.method)) return
+    /** The checks; returns a promise only when the store or `isRevoked` must be waited for. */
+    function run (request: FastifyRequest): Promise<void> | undefined {
       let token: string | undefined | null
       let location: TokenLocation | undefined
       let unreadJson = false
@@ -71,18 +78,52 @@ export function createGuardFactory (ctx: GuardContext) {
         if (token !== undefined) { location = where[i]; break }
       }
       if (location === undefined) {
-        if (optional) { request.tokenPayload = null as unknown as TokenPayload; request.tokenLocation = null; return }
+        if (optional) { request.tokenPayload = null as unknown as TokenPayload; request.tokenLocation = null; return undefined }
         throw missingToken(unreadJson ? JSON_AT_ON_REQUEST : undefined)
       }
-      const { payload, type } = verify(token as string)
+      const payload = verify(token as string)
+      const type = payload.type
       if (want !== 'any' && type !== want) throw authError(wrongType)
       if (fresh && payload.fresh !== true) throw authError('FST_AUTHX_FRESH_TOKEN_REQUIRED')
       if (csrfOn && location === 'cookies' && csrfMethods.has(request.method)) checkCsrf(request, payload, type)
       if (hasScopes !== undefined && !hasScopes(payload.scopes)) throw authError('FST_AUTHX_INSUFFICIENT_SCOPE', scopeChallenge)
-      if (checkRevoked) await revocation.check(request, payload, type)
-      else (request as { [kRevocationSkipped]?: boolean })[kRevocationSkipped] = true
-      request.tokenPayload = payload as TokenPayload
-      request.tokenLocation = location
+      const found = location
+      const accept = () => {
+        request.tokenPayload = payload as TokenPayload
+        request.tokenLocation = found
+      }
+      if (!checkRevoked) {
+        (request as { [kRevocationSkipped]?: boolean })[kRevocationSkipped] = true
+      } else {
+        const pending = revocation.check(request, payload, type)
+        if (pending !== undefined) return pending.then(accept)
+      }
+      accept()
+      return undefined
+    }
+
+    /**
+     * A hook in both styles: Fastify passes `done` (so a guard that needs no store round trip costs no
+     * promise); called as `await guard(request, reply)` it returns a promise.
+     */
+    return function authxGuard (request: FastifyRequest, _reply: FastifyReply, done?: (err?: Error) => void): Promise<void> | undefined {
+      if (exempt.has(request.method)) {
+        if (done === undefined) return RESOLVED
+        done()
+        return undefined
+      }
+      let pending: Promise<void> | undefined
+      try {
+        pending = run(request)
+      } catch (err) {
+        if (done === undefined) return Promise.reject(err)
+        done(err as Error)
+        return undefined
+      }
+      if (done === undefined) return pending ?? RESOLVED
+      if (pending === undefined) done()
+      else pending.then(() => { done() }, done)
+      return undefined
     }
   }
 }

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { kAccessCookieTouched } from './cookies'
-import type { Config, ImplicitRefreshConfig, TokenType } from './options'
+import type { Config, ImplicitRefreshConfig } from './options'
 import type { Revocation } from './revocation'
-import type { TokenOptions } from './tokens'
+import type { TokenOptions, VerifiedPayload } from './tokens'
 
 /** Set by a guard that skipped the revocation check (`checkRevoked: false`): the common path adds nothing. */
 export const kRevocationSkipped = Symbol('authx.revocationSkipped')
@@ -12,7 +12,7 @@ type Reply = FastifyReply & { [kAccessCookieTouched]?: boolean }
 
 export interface ImplicitRefreshContext {
   config: Config & { implicitRefresh: ImplicitRefreshConfig }
-  verify: (token: string) => { payload: Record<string, any>, type: TokenType }
+  verify: (token: string) => VerifiedPayload
   revocation: Revocation
   carried: (payload: Record<string, any>) => TokenOptions
   issue: (type: 'access', sub: string, options: TokenOptions) => { token: string }
@@ -51,9 +51,8 @@ export function createImplicitRefresh (ctx: ImplicitRefreshContext) {
       const token = request.cookies?.[cookieName]
       if (typeof token !== 'string' || token === '') return undefined
       try {
-        const verified = verify(token)
-        if (verified.type !== 'access') return undefined
-        payload = verified.payload
+        payload = verify(token)
+        if (payload.type !== 'access') return undefined
       } catch {
         return undefined
       }

@@ -45,9 +45,9 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   const guard = createGuardFactory({ config, verify, checkCsrf, revocation })
 
   function verifyToken (token: string, opts: { type?: 'access' | 'refresh' | 'any' } = {}): TokenPayload {
-    const { payload, type } = verify(token)
+    const payload = verify(token)
     const want = opts.type ?? 'any'
-    if (want !== 'any' && type !== want) throw authError(want === 'access' ? 'FST_AUTHX_ACCESS_TOKEN_REQUIRED' : 'FST_AUTHX_REFRESH_TOKEN_REQUIRED')
+    if (want !== 'any' && payload.type !== want) throw authError(want === 'access' ? 'FST_AUTHX_ACCESS_TOKEN_REQUIRED' : 'FST_AUTHX_REFRESH_TOKEN_REQUIRED')
     return payload as TokenPayload
   }
   const log = fastify.log
@@ -55,12 +55,12 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   const api: Authx = {
     guard,
     verifyToken,
-    getCsrfToken: token => verify(token).payload.csrf,
+    getCsrfToken: token => verify(token).csrf,
     async revokeToken (payloadOrToken) {
       let payload: Record<string, any>
       if (typeof payloadOrToken === 'string') {
         try {
-          payload = verify(payloadOrToken).payload
+          payload = verify(payloadOrToken)
         } catch (err) {
           // An expired token can no longer be used: there is nothing left to revoke.
           if ((err as { code?: string }).code === 'FST_AUTHX_TOKEN_EXPIRED') return

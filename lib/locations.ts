@@ -30,6 +30,11 @@ function repeated (raw: string[], name: string): boolean {
   return false
 }
 
+/** More than one credential: separated by spaces, tabs or commas (header values hold no other whitespace). */
+function several (token: string): boolean {
+  return token.includes(' ') || token.includes(',') || token.includes('\t')
+}
+
 /** `<type> <token>` with the scheme matched case-insensitively (RFC 9110 §11.1); `type: ''` = the whole value. */
 function fromHeader (name: string, type: string): Finder {
   const scheme = type.toLowerCase()
@@ -40,7 +45,7 @@ function fromHeader (name: string, type: string): Finder {
     if (scheme === '') {
       const token = value.trim()
       if (token === '') return undefined
-      if (/[\s,]/.test(token)) throw malformed()
+      if (several(token)) throw malformed()
       return token
     }
     const space = value.indexOf(' ')
@@ -48,7 +53,7 @@ function fromHeader (name: string, type: string): Finder {
     // Another scheme (Basic …) is not ours: the lookup goes on.
     if (given.length !== scheme.length || given.toLowerCase() !== scheme) return undefined
     const token = space === -1 ? '' : value.slice(space + 1).trim()
-    if (token === '' || /[\s,]/.test(token)) throw malformed()
+    if (token === '' || several(token)) throw malformed()
     return token
   }
 }

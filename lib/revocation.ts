@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authError, type AuthxError } from './errors'
 import type { Config, TokenType } from './options'
 import { MemoryStore } from './stores/memory'
-import type { TokenStatus, TokenStore } from './stores/types'
+import type { TokenRef, TokenStatus, TokenStore } from './stores/types'
 import { issuedAt } from './tokens'
 
 const TIMEOUT = new Error('fastify-authx: store call timed out')
@@ -36,8 +36,8 @@ export function createBounded (timeout: number) {
 export type Bounded = ReturnType<typeof createBounded>
 
 export interface Revocation {
-  /** After every other check: store (token, family, subject, reuse) and `isRevoked`. Throws on failure. */
-  check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void>
+  /** After every other check: store (token, family, subject, reuse) and `isRevoked`. Throws (or rejects) on failure. */
+  check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void> | undefined
   revokeToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<void>
   revokeFamily (sub: string, fam: string, log: FastifyBaseLogger): Promise<void>
   revokeAllSessions (sub: string, log: FastifyBaseLogger): Promise<void>
@@ -70,23 +70,41 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
     await bounded(() => store.revokeFamily(sub, fam, longestTtl), log)
   }
 
-  async function check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void> {
-    const sub: string = payload[identityClaim]
-    const ref = { sub, jti: payload.jti as string, fam: payload.fam as string | undefined }
-    let status: TokenStatus
-    if (local) {
-      try { status = await store.status(ref) } catch (err) { throw unavailable(err, request.log) }
-    } else status = await bounded(() => store.status(ref), request.log)
+  /** Throws when the store says revoked; returns the pending family revocation when it says reused. */
+  function judge (status: TokenStatus, ref: TokenRef, payload: Record<string, any>, type: TokenType, log: FastifyBaseLogger): Promise<never> | undefined {
     if (revokedBy(status, payload)) throw authError('FST_AUTHX_REVOKED_TOKEN')
-    if (type === 'refresh' && rotation !== false && status.consumedAt > 0 && Date.now() - status.consumedAt >= graceMs) {
-      // A rotated refresh token came back after the grace window: whoever holds the family is suspect.
-      if (ref.fam !== undefined) await revokeFamily(sub, ref.fam, request.log)
-      else await bounded(() => store.revokeToken(ref, ttlOf(payload)), request.log)
-      throw authError('FST_AUTHX_REFRESH_TOKEN_REUSED')
-    }
-    if (isRevoked !== undefined && Boolean(await bounded(() => isRevoked(payload, request), request.log))) {
+    if (type !== 'refresh' || rotation === false || status.consumedAt === 0 || Date.now() - status.consumedAt < graceMs) return undefined
+    // A rotated refresh token came back after the grace window: whoever holds the family is suspect.
+    const revoking = ref.fam !== undefined
+      ? revokeFamily(ref.sub, ref.fam, log)
+      : bounded(() => store.revokeToken(ref, ttlOf(payload)), log)
+    return revoking.then(() => { throw authError('FST_AUTHX_REFRESH_TOKEN_REUSED') })
+  }
+
+  async function askIsRevoked (payload: Record<string, any>, request: FastifyRequest): Promise<void> {
+    if (Boolean(await bounded(() => (isRevoked as NonNullable<typeof isRevoked>)(payload, request), request.log))) {
       throw authError('FST_AUTHX_REVOKED_TOKEN')
     }
+  }
+
+  async function checkRemote (request: FastifyRequest, ref: TokenRef, payload: Record<string, any>, type: TokenType): Promise<void> {
+    const status = await bounded(() => store.status(ref), request.log)
+    await judge(status, ref, payload, type, request.log)
+    if (isRevoked !== undefined) await askIsRevoked(payload, request)
+  }
+
+  /**
+   * Synchronous when the answer is known at once (the MemoryStore said "all clear" and there is no
+   * `isRevoked`): then it returns undefined and the guard needs no promise. Otherwise a promise.
+   */
+  function check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void> | undefined {
+    const ref: TokenRef = { sub: payload[identityClaim], jti: payload.jti, fam: payload.fam }
+    if (!local) return checkRemote(request, ref, payload, type)
+    let status: TokenStatus
+    try { status = (store as MemoryStore).statusNow(ref) } catch (err) { throw unavailable(err, request.log) }
+    const reused = judge(status, ref, payload, type, request.log)
+    if (reused !== undefined) return reused
+    return isRevoked === undefined ? undefined : askIsRevoked(payload, request)
   }
 
   return {

@@ -130,8 +130,11 @@ const isText = (v: unknown) => typeof v === 'string' && v.length > 0
  * then the claims fast-jwt does not know (type, sub, jti, finite times, claim types).
  * Returns the verified claims as a plain copy; throws only `AuthxError`s.
  */
-export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (token: string) => { payload: Record<string, any>, type: TokenType } {
+export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (token: string) => VerifiedPayload {
   const { identityClaim, lifetimes, maxTokenLength } = config
+  // fast-jwt's cache hands out the same object for every hit: copy it so no handler can alter the
+  // next request's claims. Without the cache each payload is a fresh JSON.parse result already.
+  const shared = config.verifyCache > 0
   const byKid = new Map<string, JwtApi>()
   keys.verifyKeys.forEach((k, i) => { if (k.kid !== undefined) byKid.set(k.kid, apis[i]) })
   const single = apis.length === 1 ? apis[0] : undefined
@@ -176,9 +179,12 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (to
     if ((p.iat !== undefined && !isNumber(p.iat)) || (p.nbf !== undefined && !isNumber(p.nbf))) throw invalid()
     if (p.scopes !== undefined && (!Array.isArray(p.scopes) || !p.scopes.every(s => typeof s === 'string'))) throw invalid()
     if ((p.fam !== undefined && !isText(p.fam)) || (p.csrf !== undefined && !isText(p.csrf))) throw invalid()
-    return { payload: copyClaims(p), type }
+    return (shared ? copyClaims(p) : p) as VerifiedPayload
   }
 }
+
+/** Verified claims: `type` is known to be one of the two. */
+export type VerifiedPayload = Record<string, any> & { type: TokenType }
 
 /** The issue time in ms of a verified payload. */
 export function issuedAt (payload: Record<string, any>): number {
