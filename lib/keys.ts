@@ -48,17 +48,41 @@ export function thumbprint (jwk: JsonWebKey): string {
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
 }
 
-/** Refuses what must never be an HMAC secret: empty, a PEM key, a JWK or JWKS (algorithm confusion). */
+/** Whether these bytes parse as a DER key (SPKI, PKCS#1 or PKCS#8): a key is never an HMAC secret. */
+function isDerKey (bytes: Buffer): boolean {
+  if (bytes.length < 32 || bytes[0] !== 0x30) return false
+  const attempts: Array<() => unknown> = [
+    () => createPublicKey({ key: bytes, format: 'der', type: 'spki' }),
+    () => createPublicKey({ key: bytes, format: 'der', type: 'pkcs1' }),
+    () => createPrivateKey({ key: bytes, format: 'der', type: 'pkcs8' })
+  ]
+  return attempts.some(attempt => { try { attempt(); return true } catch { return false } })
+}
+
+// Invisible characters a file or a copy-paste may put before a key: BOM, zero-width, controls.
+const INVISIBLE = /[\s\u0000-\u001f\u007f\u00a0\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]/g
+
+/**
+ * Refuses what must never be an HMAC secret: empty, or anything that is a key in another spelling
+ * (PEM anywhere in it, a JWK or JWKS, DER bytes or their base64), whatever invisible characters
+ * surround it. Each was an algorithm-confusion advisory somewhere (fast-jwt GHSA-c2ff-88x2-x9pg,
+ * GHSA-mvf2-f6gm-w987, GHSA-ww5h-9m49-7xx4, GHSA-g3jj-5cmm-3hxx).
+ */
 function checkSecret (secret: unknown, path: string, warn: (msg: string) => void): string | Buffer {
   if (typeof secret !== 'string' && !Buffer.isBuffer(secret)) throw badOptions(path, 'a non-empty string or Buffer')
   const text = secret.toString('utf8')
   if (text.length === 0) throw badOptions(path, 'a non-empty string or Buffer')
   if (text.includes('-----BEGIN')) throw badOptions(path, 'an HMAC secret, not a PEM key (use privateKey/publicKey)')
-  if (/^\s*[{[]/.test(text)) {
+  const visible = text.replace(INVISIBLE, '')
+  if (/"kty"\s*:/.test(visible) || /^[{[]/.test(visible)) {
     let parsed: unknown
-    try { parsed = JSON.parse(text) } catch { parsed = undefined }
-    if (parsed !== null && typeof parsed === 'object') throw badOptions(path, 'an HMAC secret, not a JWK or JWKS (use privateKey/publicKey)')
+    try { parsed = JSON.parse(visible) } catch { parsed = undefined }
+    if ((parsed !== null && typeof parsed === 'object') || visible.includes('"kty"')) {
+      throw badOptions(path, 'an HMAC secret, not a JWK or JWKS (use privateKey/publicKey)')
+    }
   }
+  const der = Buffer.isBuffer(secret) ? secret : /^[A-Za-z0-9+/_-]+={0,2}$/.test(visible) ? Buffer.from(visible, 'base64') : undefined
+  if (der !== undefined && isDerKey(der)) throw badOptions(path, 'an HMAC secret, not a DER key (use privateKey/publicKey)')
   if (Buffer.byteLength(secret) < 32) warn(`fastify-authx: ${path} is shorter than 32 bytes; use at least 32 random bytes`)
   return secret
 }
@@ -106,7 +130,7 @@ export function loadKeys (o: AuthxOptions, warn: (msg: string) => void): KeySet 
     const previous = o.previousSecret === undefined ? [] : Array.isArray(o.previousSecret) ? o.previousSecret : [o.previousSecret]
     const verifyKeys: VerifyKey[] = [{ kid: o.keyId, key: secret, algorithms: decode }]
     previous.forEach((p, i) => {
-      const entry: PreviousSecret = typeof p === 'object' && !Buffer.isBuffer(p) ? p : { secret: p }
+      const entry: PreviousSecret = p !== null && typeof p === 'object' && !Buffer.isBuffer(p) ? p : { secret: p }
       const path = `previousSecret${Array.isArray(o.previousSecret) ? `.${i}` : ''}`
       verifyKeys.push({ kid: entry.keyId, key: checkSecret(entry.secret, path, warn), algorithms: decode })
     })

@@ -228,7 +228,13 @@ function fn (value: unknown, path: string): void {
 }
 
 /** Normalises everything but keys and the store, which have their own modules. */
+// Claims the plugin writes itself: none of them can carry the subject.
+const OWN_CLAIMS = new Set(['type', 'jti', 'iat', 'nbf', 'exp', 'fresh', 'csrf', 'scopes', 'iss', 'aud', 'fam'])
+
 export function normalise (o: AuthxOptions): Config {
+  if (o.identityClaim !== undefined && OWN_CLAIMS.has(o.identityClaim)) {
+    throw badOptions('identityClaim', `a claim of your own ('sub' or another name), not the registered claim '${o.identityClaim}'`)
+  }
   fn(o.isRevoked, 'isRevoked')
   fn(o.getSubject, 'getSubject')
   const c = o.cookies ?? {}

@@ -6,7 +6,18 @@ import { MemoryStore } from './stores/memory'
 import type { TokenRef, TokenStatus, TokenStore } from './stores/types'
 import { issuedAt } from './tokens'
 
-const TIMEOUT = new Error('fastify-authx: store call timed out')
+/** The family a refresh token's reuse ends: its own, or (made outside a pair) the one named after it. */
+export function familyOf (payload: Record<string, any>): string {
+  return typeof payload.fam === 'string' ? payload.fam : payload.jti
+}
+
+/** A store answer of the wrong shape is a failing store: fail closed rather than guess. */
+function wellFormed (status: unknown): status is TokenStatus {
+  if (status === null || typeof status !== 'object') return false
+  const s = status as Record<string, unknown>
+  return typeof s.revoked === 'boolean' && typeof s.familyRevoked === 'boolean' &&
+    Number.isFinite(s.revokedBefore) && Number.isFinite(s.consumedAt)
+}
 
 /** Store failure → 503, with the cause logged and never sent. */
 function unavailable (cause: unknown, log: FastifyBaseLogger): AuthxError {
@@ -18,13 +29,22 @@ function unavailable (cause: unknown, log: FastifyBaseLogger): AuthxError {
  * Runs a store call (or `isRevoked`) bounded by `storeTimeout`; any failure or timeout fails closed.
  * A synchronous answer skips the timer entirely (MemoryStore, a sync `isRevoked`).
  */
+/** A store answered something that is not an answer (a buggy custom store): 503 like any failure. */
+export function storeAnswer (log: FastifyBaseLogger): AuthxError {
+  const cause = new TypeError('fastify-authx: the store returned a malformed answer')
+  cause.stack = `${cause.name}: ${cause.message}` // where we noticed says nothing about the store
+  return unavailable(cause, log)
+}
+
 export function createBounded (timeout: number) {
   return async function bounded<T> (call: () => T | Promise<T>, log: FastifyBaseLogger): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     try {
       const result = call()
       if (!(result instanceof Promise)) return result
-      return await Promise.race([result, new Promise<never>((_resolve, reject) => { timer = setTimeout(reject, timeout, TIMEOUT) })])
+      return await Promise.race([result, new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => { reject(new Error(`fastify-authx: store call timed out after ${timeout} ms`)) }, timeout)
+      })])
     } catch (err) {
       throw unavailable(err, log)
     } finally {
@@ -41,6 +61,8 @@ export interface Revocation {
   revokeToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<void>
   revokeFamily (sub: string, fam: string, log: FastifyBaseLogger): Promise<void>
   revokeAllSessions (sub: string, log: FastifyBaseLogger): Promise<void>
+  /** Whether a consumed refresh token, first used at `firstUse` (ms), is being reused. */
+  isReuse (firstUse: number): boolean
   /** seconds an entry about this token must be kept: until it would expire (leeway included) */
   ttlOf (payload: Record<string, any>): number
   /** seconds a family or subject entry must be kept: until the longest-lived token issued now would expire */
@@ -62,6 +84,15 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
     return Math.max(1, Math.ceil(payload.exp + leeway - Date.now() / 1000))
   }
 
+  /**
+   * A second use of a consumed refresh token: with no grace window, any second use; otherwise one at
+   * least `reuseGraceSeconds` after the first. The clock is read now, after the store answered, so a
+   * late answer cannot make a stale first use look recent.
+   */
+  function isReuse (firstUse: number): boolean {
+    return graceMs === 0 || Date.now() - firstUse >= graceMs
+  }
+
   function revokedBy (status: TokenStatus, payload: Record<string, any>): boolean {
     return status.revoked || status.familyRevoked || (status.revokedBefore > 0 && issuedAt(payload) <= status.revokedBefore)
   }
@@ -73,12 +104,9 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   /** Throws when the store says revoked; returns the pending family revocation when it says reused. */
   function judge (status: TokenStatus, ref: TokenRef, payload: Record<string, any>, type: TokenType, log: FastifyBaseLogger): Promise<never> | undefined {
     if (revokedBy(status, payload)) throw authError('FST_AUTHX_REVOKED_TOKEN')
-    if (type !== 'refresh' || rotation === false || status.consumedAt === 0 || Date.now() - status.consumedAt < graceMs) return undefined
+    if (type !== 'refresh' || rotation === false || status.consumedAt === 0 || !isReuse(status.consumedAt)) return undefined
     // A rotated refresh token came back after the grace window: whoever holds the family is suspect.
-    const revoking = ref.fam !== undefined
-      ? revokeFamily(ref.sub, ref.fam, log)
-      : bounded(() => store.revokeToken(ref, ttlOf(payload)), log)
-    return revoking.then(() => { throw authError('FST_AUTHX_REFRESH_TOKEN_REUSED') })
+    return revokeFamily(ref.sub, familyOf(payload), log).then(() => { throw authError('FST_AUTHX_REFRESH_TOKEN_REUSED') })
   }
 
   async function askIsRevoked (payload: Record<string, any>, request: FastifyRequest): Promise<void> {
@@ -89,6 +117,7 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
 
   async function checkRemote (request: FastifyRequest, ref: TokenRef, payload: Record<string, any>, type: TokenType): Promise<void> {
     const status = await bounded(() => store.status(ref), request.log)
+    if (!wellFormed(status)) throw storeAnswer(request.log)
     await judge(status, ref, payload, type, request.log)
     if (isRevoked !== undefined) await askIsRevoked(payload, request)
   }
@@ -109,6 +138,7 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
 
   return {
     check,
+    isReuse,
     ttlOf,
     longestTtl,
     revokeFamily,

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authError } from './errors'
 import type { Config } from './options'
-import type { Bounded, Revocation } from './revocation'
+import { familyOf, storeAnswer, type Bounded, type Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
 import { REGISTERED_CLAIMS, setClaim, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
 
@@ -65,13 +65,15 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
     const ref = { sub, jti: payload.jti as string, fam: payload.fam as string | undefined }
     const now = Date.now()
     const first = await bounded(() => store.consume(ref, now, revocation.ttlOf(payload)), log)
-    if (first !== 0 && now - first >= rotation.reuseGraceSeconds * 1000) {
-      // Lost the race to another request (or instance) long enough ago: this is reuse.
-      if (ref.fam !== undefined) await revocation.revokeFamily(sub, ref.fam, log)
-      else await revocation.revokeToken(payload, log)
+    if (typeof first !== 'number' || !Number.isFinite(first) || first < 0) throw storeAnswer(log)
+    if (first !== 0 && revocation.isReuse(first)) {
+      // Lost the race to another request (or instance), outside the grace window: this is reuse.
+      await revocation.revokeFamily(sub, familyOf(payload), log)
       throw authError('FST_AUTHX_REFRESH_TOKEN_REUSED')
     }
-    const made = pair(sub, carried(payload))
+    // A refresh token made outside a pair has no family: the pairs rotated from it are named after it,
+    // so that reuse of it still ends them.
+    const made = pair(sub, { ...carried(payload), family: familyOf(payload) })
     if (ref.fam !== undefined) await bounded(() => store.touchSession(sub, ref.fam as string, now, made.refreshExp), log)
     return made.pair
   }

@@ -184,9 +184,12 @@ t.test('identityClaim cannot be a claim the plugin owns (SPEC §3 registered cla
 })
 
 // Hardening beyond SPEC §2 (which names PEM and JWK): a public key as raw DER bytes, or as the base64 of
-// its DER (a PEM body without the armour), is just as public. Not refused today; recorded as todo.
-t.test('DER bytes of a public key as an HMAC secret', { todo: 'hardening suggestion: refuse secrets that parse as a DER public key' }, async t => {
+// its DER (a PEM body without the armour), is just as public (the GHSA-c2ff-88x2-x9pg family).
+t.test('DER bytes of a public key as an HMAC secret', async t => {
   await refused(t, { secret: rsaPub.export({ type: 'spki', format: 'der' }) }, 'secret', 'SPKI DER Buffer')
   await refused(t, { secret: rsaPub.export({ type: 'pkcs1', format: 'der' }) }, 'secret', 'PKCS#1 DER Buffer')
   await refused(t, { secret: (rsaPub.export({ type: 'spki', format: 'der' })).toString('base64') }, 'secret', 'SPKI DER as base64 text')
+  await refused(t, { secret: (rsaPub.export({ type: 'spki', format: 'der' })).toString('base64url') }, 'secret', 'SPKI DER as base64url text')
+  t.equal(await registerError({ secret: Buffer.from('a'.repeat(48)) }), undefined, 'an ordinary Buffer secret is fine')
+  t.equal(await registerError({ secret: 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=' }), undefined, 'an ordinary base64 secret is fine')
 })
