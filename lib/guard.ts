@@ -38,6 +38,8 @@ export interface GuardContext {
   verify: (token: string) => VerifiedPayload
   checkCsrf: (request: FastifyRequest, payload: Record<string, any>, type: TokenType) => void
   revocation: Revocation
+  /** @fastify/cookie's parser, for guards that read cookies when its hook is off */
+  parseCookie: (header: string) => unknown
 }
 
 const JSON_AT_ON_REQUEST = 'No token found: the JSON body is not parsed yet at onRequest; run this guard at preValidation or preHandler to read tokens from it'
@@ -48,13 +50,13 @@ const JSON_AT_ON_REQUEST = 'No token found: the JSON body is not parsed yet at o
  * CSRF → scopes → revocation, so no store is consulted for a token that failed earlier.
  */
 export function createGuardFactory (ctx: GuardContext) {
-  const { config, verify, checkCsrf, revocation } = ctx
+  const { config, verify, checkCsrf, revocation, parseCookie } = ctx
 
   return function guard (options: GuardOptions = {}): Guard {
     validateShape(options, GuardOptionsSchema)
     const want = options.type ?? 'access'
     const locations: TokenLocation[] = options.locations ?? config.tokenLocation
-    const { finders, locations: where } = createLookup(config, locations, want)
+    const { finders, locations: where } = createLookup(config, locations, want, parseCookie)
     const count = finders.length
     const fresh = options.fresh === true
     const optional = options.optional === true

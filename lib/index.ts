@@ -33,7 +33,12 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   if (config.tokenLocation.includes('cookies') && !config.csrf.protect) {
     fastify.log.warn('fastify-authx: cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged')
   }
-  if (!fastify.hasReplyDecorator('setCookie')) await fastify.register(fastifyCookie)
+  if (!fastify.hasReplyDecorator('setCookie')) {
+    // Parsing every request's cookies costs every route about a microsecond: only when cookies carry
+    // tokens. The reply helpers work either way, and guards that read cookies parse them themselves.
+    const cookiesRead = config.tokenLocation.includes('cookies') || config.implicitRefresh !== false
+    await fastify.register(fastifyCookie, cookiesRead ? {} : { hook: false })
+  }
 
   const apis = await registerJwt(fastify, keys, config)
   const verify = createVerify(config, keys, apis)
@@ -42,7 +47,8 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   const revocation = createRevocation(config, store, bounded)
   const sessions = createSessions(config, store, bounded, revocation, issue)
   const checkCsrf = createCheckCsrf(config)
-  const guard = createGuardFactory({ config, verify, checkCsrf, revocation })
+  const parseCookie = (header: string): unknown => (fastify as unknown as { parseCookie: (h: string) => unknown }).parseCookie(header)
+  const guard = createGuardFactory({ config, verify, checkCsrf, revocation, parseCookie })
 
   function verifyToken (token: string, opts: { type?: 'access' | 'refresh' | 'any' } = {}): TokenPayload {
     const payload = verify(token)

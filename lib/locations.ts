@@ -67,8 +67,17 @@ function pick (bag: unknown, name: string): string | undefined {
   return value
 }
 
-function fromCookie (name: string): Finder {
-  return function findInCookie (request) { return pick((request as { cookies?: unknown }).cookies, name) }
+/** Cookies as @fastify/cookie parsed them; parsed here when its hook is off (no cookie location by default). */
+function fromCookie (name: string, parse: (header: string) => unknown): Finder {
+  return function findInCookie (request) {
+    let jar = (request as { cookies?: unknown }).cookies
+    if (jar === null || jar === undefined) {
+      const header = request.headers.cookie
+      if (typeof header !== 'string') return undefined
+      jar = parse(header)
+    }
+    return pick(jar, name)
+  }
 }
 
 function fromQuery (name: string): Finder {
@@ -96,14 +105,14 @@ function fromJson (name: string): Finder {
 }
 
 /** The lookup for one guard: its locations in order, each with the names of the type it asks for. */
-export function createLookup (config: Config, locations: TokenLocation[], type: TokenType | 'any'): Lookup {
+export function createLookup (config: Config, locations: TokenLocation[], type: TokenType | 'any', parseCookie: (header: string) => unknown): Lookup {
   const types: TokenType[] = type === 'any' ? ['access', 'refresh'] : [type]
   const lookup: Lookup = { finders: [], locations: [] }
   const add = (location: TokenLocation, finder: Finder) => { lookup.finders.push(finder); lookup.locations.push(location) }
   for (const location of locations) {
     if (location === 'headers') { add(location, fromHeader(config.header.name, config.header.type)); continue }
     for (const t of types) {
-      if (location === 'cookies') add(location, fromCookie(t === 'access' ? config.cookies.accessName : config.cookies.refreshName))
+      if (location === 'cookies') add(location, fromCookie(t === 'access' ? config.cookies.accessName : config.cookies.refreshName, parseCookie))
       else if (location === 'query') add(location, fromQuery(config.query.name))
       else add(location, fromJson(t === 'access' ? config.json.accessKey : config.json.refreshKey))
     }

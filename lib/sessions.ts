@@ -3,7 +3,8 @@ import { authError } from './errors'
 import type { Config } from './options'
 import { familyOf, storeAnswer, type Bounded, type Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
-import { REGISTERED_CLAIMS, setClaim, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
+import { setClaim } from './claims'
+import { REGISTERED_CLAIMS, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
 
 export interface TokenPair {
   access_token: string

@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import { authError, type AuthxError } from './errors'
 import type { KeySet } from './keys'
 import type { Config, TokenLocation, TokenType } from './options'
+import { cloneClaims, setClaim } from './claims'
+import { VerifyCache } from './verify-cache'
 
 /** Claims the plugin owns: `data` may never set them. */
 export const REGISTERED_CLAIMS = new Set(['sub', 'type', 'jti', 'iat', 'nbf', 'exp', 'fresh', 'csrf', 'scopes', 'iss', 'aud', 'fam'])
@@ -58,19 +60,6 @@ export function uuidv7Time (id: string): number | undefined {
   return UUIDV7.test(id) ? parseInt(id.slice(0, 8) + id.slice(9, 13), 16) : undefined
 }
 
-/** Sets a claim as an own data property: a `__proto__` key stays data and replaces no prototype. */
-export function setClaim (target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
-  else target[key] = value
-}
-
-/** A shallow copy whose `__proto__` / `constructor` keys stay plain data: nothing can be polluted through it. */
-export function copyClaims (p: Record<string, unknown>): Record<string, any> {
-  const out: Record<string, any> = {}
-  for (const k of Object.keys(p)) setClaim(out, k, p[k])
-  return out
-}
-
 interface JwtApi {
   sign: (payload: Record<string, unknown>, options?: Record<string, unknown>) => string
   verify: (token: string) => { header: Record<string, unknown>, payload: unknown }
@@ -104,8 +93,7 @@ export async function registerJwt (fastify: FastifyInstance, keys: KeySet, confi
           clockTolerance: config.leeway * 1000,
           ...(config.decodeIssuer === undefined ? {} : { allowedIss: config.decodeIssuer }),
           ...(config.decodeAudience === undefined ? {} : { allowedAud: config.decodeAudience }),
-          ...(requiredClaims.length === 0 ? {} : { requiredClaims }),
-          ...(config.verifyCache > 0 ? { cache: config.verifyCache } : {})
+          ...(requiredClaims.length === 0 ? {} : { requiredClaims })
         } as any
       })
       apis.push((child as any).jwt[`k${i}`])
@@ -132,9 +120,7 @@ const isText = (v: unknown) => typeof v === 'string' && v.length > 0
  */
 export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (token: string) => VerifiedPayload {
   const { identityClaim, lifetimes, maxTokenLength } = config
-  // fast-jwt's cache hands out the same object for every hit: copy it so no handler can alter the
-  // next request's claims. Without the cache each payload is a fresh JSON.parse result already.
-  const shared = config.verifyCache > 0
+  const cache = config.verifyCache > 0 ? new VerifyCache(config.verifyCache, config.leeway) : undefined
   const byKid = new Map<string, JwtApi>()
   keys.verifyKeys.forEach((k, i) => { if (k.kid !== undefined) byKid.set(k.kid, apis[i]) })
   const single = apis.length === 1 ? apis[0] : undefined
@@ -165,6 +151,11 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (to
 
   return function verify (token) {
     if (typeof token !== 'string' || token.length === 0 || token.length > maxTokenLength) throw invalid()
+    if (cache !== undefined) {
+      const hit = cache.get(token)
+      if (hit === 'expired') throw authError('FST_AUTHX_TOKEN_EXPIRED')
+      if (hit !== undefined) return hit as VerifiedPayload
+    }
     let p: Record<string, unknown>
     try {
       p = verifySignature(token).payload as Record<string, unknown>
@@ -179,7 +170,10 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (to
     if ((p.iat !== undefined && !isNumber(p.iat)) || (p.nbf !== undefined && !isNumber(p.nbf))) throw invalid()
     if (p.scopes !== undefined && (!Array.isArray(p.scopes) || !p.scopes.every(s => typeof s === 'string'))) throw invalid()
     if ((p.fam !== undefined && !isText(p.fam)) || (p.csrf !== undefined && !isText(p.csrf))) throw invalid()
-    return (shared ? copyClaims(p) : p) as VerifiedPayload
+    // Each payload is a fresh JSON.parse result: the caller may keep it, unless the cache does.
+    if (cache === undefined) return p as VerifiedPayload
+    cache.set(token, p)
+    return cloneClaims(p) as VerifiedPayload
   }
 }
 

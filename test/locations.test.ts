@@ -133,3 +133,16 @@ t.test('JSON body: content types, and the message for a guard at onRequest', asy
   t.notMatch(empty.json().message, /preValidation/, 'no body: the plain missing-token message')
   await app.close()
 })
+
+t.test('a cookie route on a header-only app reads the cookie itself (no parsing hook on every request)', async t => {
+  const app = await build({ secret: SECRET }, app => {
+    app.get('/c', { onRequest: app.authx.guard({ locations: ['cookies'] }) }, async req => req.tokenLocation)
+    app.get('/jar', async req => ({ cookies: req.cookies ?? null }))
+  })
+  const token = app.createAccessToken('a')
+  t.equal((await app.inject({ url: '/c', headers: cookie('access_token_cookie', token) })).body, 'cookies')
+  t.equal((await app.inject({ url: '/c', headers: { cookie: 'other=1' } })).json().code, 'FST_AUTHX_MISSING_TOKEN')
+  t.equal((await app.inject({ url: '/c' })).json().code, 'FST_AUTHX_MISSING_TOKEN')
+  t.same((await app.inject({ url: '/jar', headers: cookie('x', '1') })).json(), { cookies: null }, 'the plugin registered @fastify/cookie without its parsing hook')
+  await app.close()
+})
