@@ -1,21 +1,8 @@
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
-import authx, { type AuthxOptions } from '../lib/index'
+import authx from '../lib/index'
 import { parseDuration } from '../lib/options'
-import { SECRET, keyPair } from './helpers/app'
-
-async function registerError (options: unknown): Promise<any> {
-  const app = Fastify()
-  try {
-    await app.register(authx, options as AuthxOptions)
-    await app.ready()
-  } catch (err) {
-    return err
-  } finally {
-    await app.close()
-  }
-  return undefined
-}
+import { SECRET, keyPair, registerError } from './helpers/app'
 
 async function refused (t: Test, options: unknown, path: string, what?: RegExp) {
   const err = await registerError(options)

@@ -222,7 +222,7 @@ export class RedisStore implements TokenStore {
 
 /**
  * Keeps every subject inside its hash tag and apart from every other: `{`, `}` and `%` are escaped as
- * %XX, and lone surrogates as %uXXXX (UTF-8 would turn them all into U+FFFD). An empty tag is no tag
+ * `%` and two hex digits, and lone surrogates as `%u` and four (UTF-8 would turn them all into U+FFFD). An empty tag is no tag
  * (Redis would hash the whole key), so the empty subject is `%`, which no other subject encodes to.
  */
 function encodeSubject (sub: string): string {

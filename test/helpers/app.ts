@@ -49,3 +49,17 @@ export function hs256 (payload: unknown, key: string | Buffer = SECRET, header: 
   const input = `${b64(header)}.${b64(payload)}`
   return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`
 }
+
+/** The error `register` fails with (undefined when it succeeds). */
+export async function registerError (options: unknown): Promise<any> {
+  const app = Fastify()
+  try {
+    await app.register(authx, options as AuthxOptions)
+    await app.ready()
+  } catch (err) {
+    return err
+  } finally {
+    await app.close()
+  }
+  return undefined
+}

@@ -10,20 +10,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import authx, { type AuthxOptions } from '../../lib/index'
-import { SECRET, keyPair } from '../helpers/app'
-
-async function registerError (options: unknown): Promise<any> {
-  const app = Fastify()
-  try {
-    await app.register(authx, options as AuthxOptions)
-    await app.ready()
-  } catch (err) {
-    return err
-  } finally {
-    await app.close()
-  }
-  return undefined
-}
+import { SECRET, keyPair, registerError } from '../helpers/app'
 
 async function refused (t: Test, options: unknown, path: string, label: string) {
   const err = await registerError(options)
