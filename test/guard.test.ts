@@ -272,3 +272,21 @@ t.test('claims reach the app as a plain copy that pollutes nothing', async t => 
   }
   await app.close()
 })
+
+t.test('a guard called directly returns a promise', async t => {
+  const app = Fastify()
+  await app.register(authx, { secret: SECRET })
+  app.get('/own-hook', {
+    onRequest: async (request, reply) => {
+      if (request.headers['x-skip'] === '1') return
+      await app.requireAccess(request, reply)
+    }
+  }, async req => req.tokenPayload?.sub ?? 'anonymous')
+  t.equal((await app.inject({ url: '/own-hook', headers: bearer(app.createAccessToken('alice')) })).body, 'alice')
+  t.equal((await app.inject({ url: '/own-hook', headers: { 'x-skip': '1' } })).body, 'anonymous')
+  const res = await app.inject({ url: '/own-hook' })
+  t.equal(res.statusCode, 401)
+  t.equal(res.json().code, 'FST_AUTHX_MISSING_TOKEN')
+  t.equal(res.headers['www-authenticate'], 'Bearer')
+  await app.close()
+})
