@@ -42,6 +42,12 @@ export interface GuardContext {
   parseCookie: (header: string) => unknown
 }
 
+/** What a guard leaves on the request once every check passed. */
+function accept (request: FastifyRequest, payload: VerifiedPayload, location: TokenLocation): void {
+  request.tokenPayload = payload as TokenPayload
+  request.tokenLocation = location
+}
+
 const JSON_AT_ON_REQUEST = 'No token found: the JSON body is not parsed yet at onRequest; run this guard at preValidation or preHandler to read tokens from it'
 
 /**
@@ -89,18 +95,14 @@ export function createGuardFactory (ctx: GuardContext) {
       if (fresh && payload.fresh !== true) throw authError('FST_AUTHX_FRESH_TOKEN_REQUIRED')
       if (csrfOn && location === 'cookies' && csrfMethods.has(request.method)) checkCsrf(request, payload, type)
       if (hasScopes !== undefined && !hasScopes(payload.scopes)) throw authError('FST_AUTHX_INSUFFICIENT_SCOPE', scopeChallenge)
-      const found = location
-      const accept = () => {
-        request.tokenPayload = payload as TokenPayload
-        request.tokenLocation = found
-      }
       if (!checkRevoked) {
         (request as { [kRevocationSkipped]?: boolean })[kRevocationSkipped] = true
       } else {
         const pending = revocation.check(request, payload, type)
-        if (pending !== undefined) return pending.then(accept)
+        const found = location
+        if (pending !== undefined) return pending.then(() => { accept(request, payload, found) })
       }
-      accept()
+      accept(request, payload, location)
       return undefined
     }
 
