@@ -83,6 +83,7 @@ export const AuthxOptionsSchema = Type.Object({
   storeTimeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60000 })),
   isRevoked: Type.Optional(Anything),
   getSubject: Type.Optional(Anything),
+  now: Type.Optional(Anything),
   verifyCache: Type.Optional(Type.Union([Type.Boolean(), Type.Integer({ minimum: 1 })])),
   exemptMethods: Type.Optional(Names),
   maxTokenLength: Type.Optional(Type.Integer({ minimum: 64 })),
@@ -95,7 +96,7 @@ type Plain = Static<typeof AuthxOptionsSchema>
 
 /** The options a user passes to `register`. */
 export interface AuthxOptions extends Omit<Plain,
-  'secret' | 'privateKey' | 'publicKey' | 'previousSecret' | 'previousPublicKeys' | 'store' | 'isRevoked' | 'getSubject' | 'algorithm'> {
+  'secret' | 'privateKey' | 'publicKey' | 'previousSecret' | 'previousPublicKeys' | 'store' | 'isRevoked' | 'getSubject' | 'algorithm' | 'now'> {
   secret?: string | Buffer
   privateKey?: KeyInput
   publicKey?: KeyInput
@@ -105,6 +106,8 @@ export interface AuthxOptions extends Omit<Plain,
   store?: TokenStore
   isRevoked?: (payload: any, request: FastifyRequest) => boolean | Promise<boolean>
   getSubject?: (sub: string, payload: any, request: FastifyRequest) => unknown
+  /** The one clock every time decision reads: milliseconds since the epoch (default `Date.now`). */
+  now?: () => number
 }
 
 export interface PreviousSecret { secret: string | Buffer, keyId?: string }
@@ -174,6 +177,8 @@ export interface Config {
   storeTimeout: number
   isRevoked?: AuthxOptions['isRevoked']
   getSubject?: AuthxOptions['getSubject']
+  /** milliseconds since the epoch */
+  now: () => number
   verifyCache: number
   exemptMethods: Set<string>
   maxTokenLength: number
@@ -237,6 +242,7 @@ export function normalise (o: AuthxOptions): Config {
   }
   fn(o.isRevoked, 'isRevoked')
   fn(o.getSubject, 'getSubject')
+  fn(o.now, 'now')
   const c = o.cookies ?? {}
   const x = o.csrf ?? {}
   const cookies: CookieConfig = {
@@ -306,6 +312,7 @@ export function normalise (o: AuthxOptions): Config {
     storeTimeout: o.storeTimeout ?? 200,
     isRevoked: o.isRevoked,
     getSubject: o.getSubject,
+    now: o.now ?? Date.now,
     verifyCache: o.verifyCache === true ? 1000 : typeof o.verifyCache === 'number' ? o.verifyCache : 0,
     exemptMethods: upper(o.exemptMethods ?? ['OPTIONS']),
     maxTokenLength: o.maxTokenLength ?? 8192,
