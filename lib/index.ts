@@ -15,7 +15,7 @@ import type { TokenStore } from './stores/types'
 import { createIssue, createVerify, registerJwt } from './tokens'
 import type { Authx, TokenPayload } from './types'
 
-const STORE_METHODS = ['status', 'revokeToken', 'revokeFamily', 'revokeSubject', 'consume', 'saveSession', 'touchSession', 'listSessions', 'familySubject'] as const
+const STORE_METHODS = ['status', 'revokeToken', 'revokeFamily', 'revokeSubject', 'redeem', 'recordFamily', 'saveSession', 'touchSession', 'listSessions', 'familySubject'] as const
 
 function checkStore (store: unknown): TokenStore {
   if (store === null || typeof store !== 'object' || STORE_METHODS.some(m => typeof (store as Record<string, unknown>)[m] !== 'function')) {
@@ -29,7 +29,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   validateShape(options)
   const config = normalise(options)
   const keys = loadKeys(options, msg => fastify.log.warn(msg))
-  const store = options.store === undefined ? new MemoryStore() : checkStore(options.store)
+  const store = options.store === undefined ? new MemoryStore({ now: config.now }) : checkStore(options.store)
   if (config.tokenLocation.includes('cookies') && !config.csrf.protect) {
     fastify.log.warn('fastify-authx: cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged')
   }
@@ -45,7 +45,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   const issue = createIssue(config, keys, apis[0], parseDuration)
   const bounded = createBounded(config.storeTimeout)
   const revocation = createRevocation(config, store, bounded)
-  const sessions = createSessions(config, store, bounded, revocation, issue)
+  const sessions = createSessions(config, store, bounded, revocation, issue, fastify.log)
   const checkCsrf = createCheckCsrf(config)
   const parseCookie = (header: string): unknown => (fastify as unknown as { parseCookie: (h: string) => unknown }).parseCookie(header)
   const guard = createGuardFactory({ config, verify, checkCsrf, revocation, parseCookie })
@@ -79,17 +79,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
       await revocation.revokeToken(payload, log)
     },
     async revokeFamily (fam) {
-      let sub: string | null
-      let family: string | undefined
-      if (typeof fam === 'string') {
-        family = fam
-        sub = await bounded(() => store.familySubject(fam), log)
-      } else {
-        family = fam?.fam
-        sub = (fam as Record<string, any>)?.[config.identityClaim] ?? null
-      }
-      if (typeof family !== 'string' || typeof sub !== 'string') return false
-      await revocation.revokeFamily(sub, family, log)
+      await sessions.revokeFamily(fam, log)
       return true
     },
     revokeAllSessions: async sub => { await revocation.revokeAllSessions(sub, log) },

@@ -52,12 +52,21 @@ t.test('revokeFamily by id or by payload', async t => {
   const app = await build()
   const one = app.createTokenPair('alice')
   const two = app.createTokenPair('alice')
+  const three = app.createTokenPair('alice')
   const fam = app.authx.verifyToken(one.access_token).fam as string
-  t.equal(await app.authx.revokeFamily(fam), false, 'a family the store never saw is unknown by id')
-  t.equal(await app.authx.revokeFamily(app.authx.verifyToken(one.refresh_token)), true, 'by payload it is found')
+  t.equal(await app.authx.revokeFamily(fam), true, 'a createTokenPair family is found by id')
   t.equal((await app.inject({ url: '/access', headers: bearer(one.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
   t.equal((await app.inject({ url: '/refresh', headers: bearer(one.refresh_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
   t.equal((await app.inject({ url: '/access', headers: bearer(two.access_token) })).statusCode, 200, 'other families unaffected')
+  t.equal(await app.authx.revokeFamily(app.authx.verifyToken(three.refresh_token)), true, 'by payload')
+  t.equal((await app.inject({ url: '/access', headers: bearer(three.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
+  await t.rejects(app.authx.revokeFamily('0190aaaa-0000-7000-8000-000000000000'), { code: 'FST_AUTHX_UNKNOWN_FAMILY', statusCode: 404 },
+    'an id the store never recorded throws: it never resolves quietly')
+  const plain = app.createAccessToken('dave')
+  await t.rejects(app.authx.revokeFamily(app.authx.verifyToken(plain).jti), { code: 'FST_AUTHX_UNKNOWN_FAMILY' },
+    'the family named after a token exists once something was minted from it')
+  t.equal(await app.authx.revokeFamily(app.authx.verifyToken(plain)), true, 'by payload, a token without a family revokes the one named after it')
+  t.equal((await app.inject({ url: '/access', headers: bearer(plain) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'itself included')
   const session = await app.authx.createSession('carol')
   const sfam = app.authx.verifyToken(session.access_token).fam as string
   t.equal(await app.authx.revokeFamily(sfam), true, 'a session family is found by id')

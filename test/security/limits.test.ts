@@ -120,7 +120,8 @@ t.test('very long headers over the network: refused by the HTTP parser (431), th
 
 class HangingStore extends MemoryStore {
   override status (): Promise<any> { return new Promise(() => {}) }
-  override consume (): Promise<any> { return new Promise(() => {}) }
+  override redeem (): Promise<any> { return new Promise(() => {}) }
+  override recordFamily (): Promise<any> { return new Promise(() => {}) }
   override revokeToken (): Promise<any> { return new Promise(() => {}) }
   override revokeFamily (): Promise<any> { return new Promise(() => {}) }
   override revokeSubject (): Promise<any> { return new Promise(() => {}) }
