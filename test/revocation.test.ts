@@ -42,7 +42,6 @@ t.test('revokeAllSessions: every token issued until now, not those issued afterw
   t.equal((await app.inject({ url: '/access', headers: bearer(pair.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
   t.equal((await app.inject({ url: '/refresh', headers: bearer(pair.refresh_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
   t.equal((await app.inject({ url: '/access', headers: bearer(other) })).statusCode, 200, 'other subjects unaffected')
-  await new Promise(resolve => setTimeout(resolve, 2))
   const after = app.createAccessToken('alice')
   t.equal((await app.inject({ url: '/access', headers: bearer(after) })).statusCode, 200, 'a token issued afterwards (same second) works')
   await app.close()
