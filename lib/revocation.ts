@@ -185,10 +185,10 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
       if (status.consumedAt !== 0) await revokeFamily(ref.sub, ref.fam as string, log)
     },
     async revokeAllSessions (sub, log) {
-      const cutoff = now()
-      await bounded(() => store.revokeSubject(sub, cutoff, longestTtl), log)
-      // Tokens issued at the cut-off's millisecond are revoked too; wait for the clock to move on, so that
-      // what this instance issues once this resolves is dated after the cut-off.
+      const answer = await bounded(() => store.revokeSubject(sub, now(), longestTtl), log)
+      // Tokens issued at the cut-off's millisecond are revoked too; wait (a few ms at most) for the clock
+      // to pass the cut-off in force, so that what this instance issues once this resolves is dated after it.
+      const cutoff = Number.isFinite(answer) ? answer : 0
       for (let i = 0; i < CLOCK_TURNS && now() <= cutoff; i++) await new Promise(resolve => setTimeout(resolve, 1))
     }
   }

@@ -49,7 +49,7 @@ const SCRIPTS = {
     numberOfKeys: 2,
     lua: PUT + "put(KEYS[1], '1', tonumber(ARGV[2]))\nredis.call('HDEL', KEYS[2], ARGV[1])"
   },
-  // KEYS: cut-off, sessions, latest redeem. ARGV: cut-off ms, ttl ms. Keeps the latest of the three times.
+  // KEYS: cut-off, sessions, latest redeem. ARGV: cut-off ms, ttl ms. Keeps the latest of the three times and returns it.
   authxRevokeSubject: {
     numberOfKeys: 3,
     lua: PUT + `local before = ARGV[1]
@@ -58,7 +58,8 @@ for _, key in ipairs({ KEYS[1], KEYS[3] }) do
   if t and tonumber(t) > tonumber(before) then before = t end
 end
 put(KEYS[1], before, tonumber(ARGV[2]))
-redis.call('DEL', KEYS[2])`
+redis.call('DEL', KEYS[2])
+return before`
   },
   // KEYS: revoked jti, used mark, cut-off, family tombstone, latest redeem. ARGV: at ms, ttl ms, family ttl ms,
   // '1' when the token has a family. Returns the status before the call: revoked, family revoked, cut-off, first use.
@@ -120,7 +121,7 @@ return live`
 interface Scripts {
   authxPut (key: string, value: string, ttlMs: number): Promise<null>
   authxRevokeFamily (tombstone: string, sessions: string, fam: string, ttlMs: number): Promise<null>
-  authxRevokeSubject (cutoff: string, sessions: string, redeemed: string, beforeMs: number, ttlMs: number): Promise<null>
+  authxRevokeSubject (cutoff: string, sessions: string, redeemed: string, beforeMs: number, ttlMs: number): Promise<string>
   authxRedeem (jti: string, used: string, cutoff: string, family: string, redeemed: string,
     atMs: number, ttlMs: number, familyTtlMs: number, hasFamily: '0' | '1'): Promise<[number, number, string, string]>
   authxSaveSession (sessions: string, tombstone: string, fam: string, json: string, msLeft: number): Promise<number>
@@ -181,9 +182,9 @@ export class RedisStore implements TokenStore {
     await this.#client.authxRevokeFamily(base + 'fam:' + fam, base + 'sessions', fam, ms(ttlSeconds))
   }
 
-  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void> {
+  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const base = this.#subject(sub)
-    await this.#client.authxRevokeSubject(base + 'all', base + 'sessions', base + 'redeemed', beforeMs, ms(ttlSeconds))
+    return Number(await this.#client.authxRevokeSubject(base + 'all', base + 'sessions', base + 'redeemed', beforeMs, ms(ttlSeconds)))
   }
 
   /** The check and the mark are one script in the subject's slot; the family → subject index is another slot, written alongside. */
