@@ -26,6 +26,34 @@ export async function asymmetric (): Promise<void> {
   })
 }
 
+export async function theClock (): Promise<void> {
+  const app = Fastify()
+  let at = Date.now()
+  await app.register(authx, { secret, now: () => at })
+  const token = app.createAccessToken('alice', { expiresIn: 60 })
+  at += 60_000
+  void token
+}
+
+export async function revocation (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret, rotation: true })
+  app.post('/logout', { onRequest: app.requireAccess }, async (request) => {
+    await app.authx.revokeFamily(request.tokenPayload)
+    return { ok: true }
+  })
+  app.delete('/admin/sessions/:fam', async (request, reply) => {
+    const { fam } = request.params as { fam: string }
+    try {
+      await app.authx.revokeFamily(fam)
+    } catch (err) {
+      if ((err as AuthxError).code === 'FST_AUTHX_UNKNOWN_FAMILY') return reply.code(404).send({ unknown: fam })
+      throw err
+    }
+    return { ok: true }
+  })
+}
+
 export async function tokensAndGuards (): Promise<void> {
   const app = Fastify()
   await app.register(authx, { secret })

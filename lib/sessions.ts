@@ -106,8 +106,9 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
       sub = await bounded(() => store.familySubject(family), log)
       if (typeof sub !== 'string') throw authError('FST_AUTHX_UNKNOWN_FAMILY')
     } else {
-      if (target === null || typeof target !== 'object' || typeof target.jti !== 'string' || typeof target[identityClaim] !== 'string') {
-        throw new TypeError('fastify-authx: revokeFamily needs a family id or a verified payload')
+      if (target === null || typeof target !== 'object' || typeof target[identityClaim] !== 'string' ||
+        (typeof target.fam !== 'string' && typeof target.jti !== 'string')) {
+        throw new TypeError('fastify-authx: revokeFamily needs a family id, a verified payload, or { sub, fam }')
       }
       family = familyOf(target)
       sub = target[identityClaim]

@@ -26,7 +26,7 @@ export interface TokenStatus {
   familyRevoked: boolean
   /** `revokeSubject` cut-off for the subject: tokens issued at or before it are revoked; 0 when none */
   revokedBefore: number
-  /** when `consume` first marked this (refresh) token used; 0 when never */
+  /** when `redeem` first marked this token used (something was minted from it); 0 when never */
   consumedAt: number
 }
 
