@@ -19,7 +19,9 @@ const table = {
   FST_AUTHX_REFRESH_TOKEN_REUSED: [401, 'The refresh token was already used; its session has been ended', 'Bearer error="invalid_token", error_description="The refresh token was already used"'],
   FST_AUTHX_INSUFFICIENT_SCOPE: [403, 'The token lacks the required scopes', 'Bearer error="insufficient_scope"'],
   FST_AUTHX_STORE_UNAVAILABLE: [503, 'Token checks are unavailable; try again later', undefined],
-  FST_AUTHX_BAD_OPTIONS: [500, 'fastify-authx: bad option %s', undefined]
+  FST_AUTHX_BAD_OPTIONS: [500, 'fastify-authx: bad option %s', undefined],
+  FST_AUTHX_JWKS_UNAVAILABLE: [503, 'The keys to check this token are unavailable; try again later', undefined],
+  FST_AUTHX_VERIFY_ONLY: [500, 'fastify-authx: this instance only verifies tokens (no privateKey or secret to sign with)', undefined]
 } as const
 
 export type AuthxErrorCode = keyof typeof table
