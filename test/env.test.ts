@@ -184,3 +184,19 @@ t.test('unknown JWT_ variables are reported by name, never by value', async t =>
   t.equal(warning.code, 'FST_AUTHX_ENV_IGNORED')
   t.match(warning.message, 'JWT_TYPO')
 })
+
+t.test('the example service reads its configuration from JWT_* variables', async t => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { build } = require('../examples/explicit-refresh/server.js')
+  const app = await build({ env: { JWT_SECRET_KEY: SECRET, JWT_ACCESS_TOKEN_EXPIRES: '60', JWT_TOKEN_LOCATION: 'headers,query' } })
+  t.teardown(async () => { await app.close() })
+  const login = await app.inject({ method: 'POST', url: '/login', payload: { username: 'test', password: 'test' } })
+  const { access_token: access } = login.json()
+  const claims = app.authx.verifyToken(access)
+  t.equal(claims.exp! - claims.iat, 60, 'JWT_ACCESS_TOKEN_EXPIRES')
+  const res = await app.inject({ url: `/protected?token=${access}` })
+  t.equal(res.statusCode, 200, 'JWT_TOKEN_LOCATION')
+  const other = await build({ env: { JWT_SECRET_KEY: `${SECRET}-other` } })
+  t.teardown(async () => { await other.close() })
+  t.equal((await other.inject({ url: '/protected', headers: { authorization: `Bearer ${access}` } })).statusCode, 401, 'JWT_SECRET_KEY')
+})
