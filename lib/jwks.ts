@@ -163,7 +163,8 @@ export class RemoteKeySet {
     if (this.#inflight !== undefined) return this.#inflight
     if (t - this.#lastStart < this.#config.cooldown || this.#closed.signal.aborted) return undefined
     this.#lastStart = t
-    const run = this.#load().finally(() => { this.#inflight = undefined })
+    // Never rejects: whoever waits for a fetch learns its outcome from the state it leaves.
+    const run = this.#load().catch(() => { this.#lastFailed = true }).finally(() => { this.#inflight = undefined })
     this.#inflight = run
     return run
   }
@@ -175,6 +176,7 @@ export class RemoteKeySet {
       ({ body, maxAge } = await this.#download())
     } catch (err) {
       this.#lastFailed = true
+      if (this.#closed.signal.aborted) return
       const reason = err instanceof FetchFailure
         ? err.message
         : (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError' ? 'timed out' : 'network error'
@@ -197,9 +199,15 @@ export class RemoteKeySet {
       seen.add(checked.kid)
       const id = `${checked.alg} ${thumbprint(checked.jwk)}`
       const old = this.#keys?.get(checked.kid)
-      const api = old !== undefined && old.id === id
-        ? old.api
-        : { verify: createVerifier({ ...this.#options(checked.alg), key: checked.pem }) as JwtApi['verify'], decode: this.decode, sign: notSigning }
+      let api = old !== undefined && old.id === id ? old.api : undefined
+      if (api === undefined) {
+        try {
+          api = { verify: createVerifier({ ...this.#options(checked.alg), key: checked.pem }) as JwtApi['verify'], decode: this.decode, sign: notSigning }
+        } catch {
+          skipped.set('not usable by fast-jwt', (skipped.get('not usable by fast-jwt') ?? 0) + 1)
+          continue
+        }
+      }
       keys.set(checked.kid, { api, id, jwk: { ...checked.jwk, kid: checked.kid, alg: checked.alg, use: 'sig' } })
     }
     if (skipped.size > 0) {
@@ -215,7 +223,9 @@ export class RemoteKeySet {
 
   /** One GET of the configured URL: no redirects, 200 and JSON only, bounded in time and size. */
   async #download (): Promise<{ body: unknown, maxAge: number | undefined }> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#config.timeout), this.#closed.signal])
+    const timeout = AbortSignal.timeout(this.#config.timeout)
+    // AbortSignal.any is Node 20.3+; before it, closing the app leaves the fetch to its timeout.
+    const signal = typeof AbortSignal.any === 'function' ? AbortSignal.any([timeout, this.#closed.signal]) : timeout
     const res = await fetch(this.#config.url, {
       method: 'GET',
       redirect: 'manual',

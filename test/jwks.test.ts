@@ -492,3 +492,33 @@ t.test('jwksUrl options', async t => {
   t.throws(() => publicOnly.createAccessToken('a'), { code: 'FST_AUTHX_VERIFY_ONLY' }, 'a publicKey-only instance throws the same coded error')
   await publicOnly.close()
 })
+
+t.test('failures are logged as fixed lines: never the answer\'s body, a key or the URL', async t => {
+  const CANARY = 'CANARY-9f1c'
+  const server = await fakeJwks(t)
+  server.answer(500, `{"error":"${CANARY}"}`)
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'trace', stream: { write: (line: string) => { lines.push(line) } } } })
+  const time = clock()
+  await app.register(authx, { jwksUrl: `${server.url}?token=${CANARY}`, decodeAlgorithms: ['ES256'], now: time.now })
+  app.get('/me', { onRequest: app.requireAccess }, async () => 'ok')
+  await app.ready()
+  t.teardown(async () => { await app.close() })
+  const token = forge(keyPair('ES256').privateKey, 'ES256', 'k1')
+  time.advance(30)
+  const res = await app.inject({ url: '/me', headers: bearer(token) })
+  t.equal(res.statusCode, 503)
+  t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+  t.notMatch(res.body, CANARY)
+
+  const pair = keyPair('ES256')
+  server.answer(200, { keys: [{ ...pair.privateKey.export({ format: 'jwk' }), kid: CANARY, alg: 'ES256' }, publicJwk(pair, 'k1', 'ES256')] })
+  time.advance(30)
+  t.equal((await app.inject({ url: '/me', headers: bearer(token) })).statusCode, 200)
+  const log = lines.join('\n')
+  t.match(log, 'fastify-authx: the JWKS fetch failed (HTTP 500)')
+  t.match(log, 'fastify-authx: JWKS keys skipped: 1 private members')
+  t.notMatch(log, CANARY, 'no body, URL or kid from the answer in the log')
+  t.notMatch(log, pair.privateKey.export({ format: 'jwk' }).d as string)
+  t.notMatch(log, token.split('.')[2])
+})
