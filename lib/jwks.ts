@@ -13,6 +13,8 @@ const KEY_TYPES = new Set(['RSA', 'EC', 'OKP'])
 const MAX_BYTES = 512 * 1024
 const MAX_KEYS = 100
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+
 const kPending = Symbol('fastify-authx.keysPending')
 
 /**
@@ -118,6 +120,10 @@ export class RemoteKeySet {
     this.#options = alg => verifierOptions(config, [alg])
     this.#now = config.now
     this.#log = log
+    const { protocol, hostname } = new URL(this.#config.url)
+    if (protocol === 'http:' && !LOOPBACK.has(hostname)) {
+      log.warn('fastify-authx: jwksUrl is plain http; whoever can alter its answer can mint tokens (use https)')
+    }
   }
 
   /**

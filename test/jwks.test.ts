@@ -522,3 +522,15 @@ t.test('failures are logged as fixed lines: never the answer\'s body, a key or t
   t.notMatch(log, pair.privateKey.export({ format: 'jwk' }).d as string)
   t.notMatch(log, token.split('.')[2])
 })
+
+t.test('a plain-http jwksUrl off loopback warns at startup', async t => {
+  for (const [url, warns] of [['http://issuer.invalid/jwks.json', true], ['https://issuer.invalid/jwks.json', false], ['http://127.0.0.1:9/jwks.json', false], ['http://[::1]:9/jwks.json', false]] as const) {
+    const lines: string[] = []
+    const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
+    await app.register(authx, { jwksUrl: url, decodeAlgorithms: ['ES256'], jwks: { timeout: 50 } })
+    await app.ready()
+    await app.close()
+    t.equal(lines.some(l => l.includes('jwksUrl is plain http')), warns, url)
+    t.ok(lines.some(l => l.includes('the JWKS fetch failed')), `${url}: the failed first fetch is logged, startup went on`)
+  }
+})
