@@ -35,6 +35,13 @@ export async function theClock (): Promise<void> {
   void token
 }
 
+export async function explicitRefresh (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret })
+  app.post('/refresh', { onRequest: app.requireRefresh }, async (request) =>
+    await app.authx.refreshAccessToken(request.tokenPayload))   // { access_token }
+}
+
 export async function revocation (): Promise<void> {
   const app = Fastify()
   await app.register(authx, { secret, rotation: true })

@@ -134,7 +134,9 @@ export function createGuardFactory (ctx: GuardContext) {
         } else {
           // Replied: Fastify runs nothing further for a request whose reply is sent (no `done` needed).
           reply.code(204).send()
-          if (done === undefined) return RESOLVED
+          // Called directly, settle only once the reply is out: until then (async onSend hooks) `reply.sent`
+          // is still false, and a caller's hook that resolved would let Fastify go on to the handler.
+          if (done === undefined) return new Promise<void>(resolve => { reply.then(resolve, () => { resolve() }) })
         }
         return undefined
       }

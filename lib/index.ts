@@ -71,15 +71,9 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
     getCsrfToken: token => verify(token).csrf,
     async revokeToken (payloadOrToken) {
       let payload: Record<string, any>
-      if (typeof payloadOrToken === 'string') {
-        try {
-          payload = verify(payloadOrToken)
-        } catch (err) {
-          // An expired token can no longer be used: there is nothing left to revoke.
-          if ((err as { code?: string }).code === 'FST_AUTHX_TOKEN_EXPIRED') return
-          throw err
-        }
-      } else payload = payloadOrToken
+      // An expired token is verified too: what was minted from it may still be alive.
+      if (typeof payloadOrToken === 'string') payload = verify(payloadOrToken, true)
+      else payload = payloadOrToken
       if (payload === null || typeof payload !== 'object' || typeof payload.jti !== 'string' || typeof payload[config.identityClaim] !== 'string') {
         throw new TypeError('fastify-authx: revokeToken needs a verified payload or an encoded token')
       }
@@ -91,6 +85,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
     },
     revokeAllSessions: async sub => { await revocation.revokeAllSessions(sub, log) },
     rotateRefreshToken: async payload => await sessions.rotateRefreshToken(payload, log),
+    refreshAccessToken: async payload => await sessions.refreshAccessToken(payload, log),
     createSession: async (sub, opts = {}) => await sessions.createSession(sub, opts as any, log),
     listSessions: async sub => await sessions.listSessions(sub, log),
     jwks: () => remote?.jwks() ?? jwks(keys),

@@ -335,7 +335,8 @@ export function normalise (o: AuthxOptions): Config {
     storeTimeout: o.storeTimeout ?? 200,
     isRevoked: o.isRevoked,
     getSubject: o.getSubject,
-    now: o.now ?? Date.now,
+    // whole milliseconds: a fractional time would make no UUIDv7 (and so no dated jti or family)
+    now: o.now === undefined ? Date.now : () => Math.floor((o.now as () => number)()),
     verifyCache: o.verifyCache === true ? 1000 : typeof o.verifyCache === 'number' ? o.verifyCache : 0,
     exemptMethods: upper(o.exemptMethods ?? ['OPTIONS']),
     maxTokenLength: o.maxTokenLength ?? 8192,

@@ -24,11 +24,17 @@ function wellFormed (status: unknown): status is TokenStatus {
 
 /**
  * What is logged of a store failure: its class and message, never the error object. Drivers attach the
- * failed command to their errors (ioredis's `ReplyError.command.args`: keys, subjects, scripts, records).
+ * failed command to their errors (ioredis's `ReplyError.command.args`: keys, subjects, scripts, records),
+ * and some messages quote it too (Redis: "unknown command 'evalsha', with args beginning with: …"), so
+ * the message loses everything from "with args" on and every quoted value, and is kept short.
  */
 export function describeStoreError (cause: unknown): { type: string, message: string } {
-  if (cause instanceof Error) return { type: cause.name, message: String(cause.message) }
-  return { type: typeof cause, message: '' }
+  if (!(cause instanceof Error)) return { type: typeof cause, message: '' }
+  const message = String(cause.message).split(/\r?\n/, 1)[0]
+    .replace(/,?\s*with args[\s\S]*$/i, '')
+    .replace(/'[^']*'|"[^"]*"|`[^`]*`|\{[^}]*\}/g, '…')
+    .slice(0, 160)
+  return { type: cause.name, message }
 }
 
 /** Logs a store failure: one error line, class and message. */
@@ -56,8 +62,9 @@ export function createBounded (timeout: number) {
     let timer: NodeJS.Timeout | undefined
     try {
       const result = call()
-      if (!(result instanceof Promise)) return result
-      return await Promise.race([result, new Promise<never>((_resolve, reject) => {
+      // Any thenable is bounded (a store's own promise library, another realm's Promise), not only ours.
+      if (typeof (result as { then?: unknown } | null)?.then !== 'function') return result
+      return await Promise.race([Promise.resolve(result), new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => { reject(new Error(`fastify-authx: store call timed out after ${timeout} ms`)) }, timeout)
       })])
     } catch (err) {
@@ -187,6 +194,11 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
     revokeFamily,
     async revokeToken (payload, log) {
       const ref = refOf(payload)
+      if (typeof payload.exp === 'number' && now() >= payload.exp * 1000 + leeway * 1000) {
+        // Expired: it is accepted nowhere, but what was minted from it may be, and its redeem mark (kept
+        // only as long as the token lived) can no longer tell. What was minted carries its family.
+        return await revokeFamily(ref.sub, ref.fam as string, log)
+      }
       await bounded(() => store.revokeToken(ref, ttlOf(payload)), log)
       // Something may already have been minted from it (a rotation, an implicit refresh, perhaps still in
       // flight): what was minted carries its family. A redeem that missed the revocation above came

@@ -43,24 +43,26 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
   }
 
   /**
-   * `createTokenPair` is synchronous, so its family is recorded (`fam → sub`, for `revokeFamily(id)`) in
-   * the background; a failure is logged, and `revokeFamily` of that id then throws rather than pass quietly.
+   * `createTokenPair` is synchronous, so its family (`fam → sub`, for `revokeFamily(id)`) and its mint time
+   * (for a later cut-off, whatever this instance's clock) are recorded in the background; a failure is
+   * logged, and `revokeFamily` of that id then throws rather than pass quietly.
    */
-  function recordFamily (sub: string, family: string): void {
+  function recordFamily (sub: string, family: string, at: number): void {
     if (local) {
       // written before the call returns: nothing to wait for, and no timer
-      store.recordFamily(sub, family, revocation.longestTtl).catch(err => { logStoreFailure(err, log) })
+      store.recordFamily(sub, family, revocation.longestTtl, at).catch(err => { logStoreFailure(err, log) })
       return
     }
-    const written = bounded(() => store.recordFamily(sub, family, revocation.longestTtl), log)
+    const written = bounded(() => store.recordFamily(sub, family, revocation.longestTtl, at), log)
       .catch(() => {})
       .finally(() => { if (recording.get(family) === written) recording.delete(family) })
     recording.set(family, written)
   }
 
   function createTokenPair (sub: string, options: TokenOptions = {}): TokenPair {
-    const made = pair(sub, options)
-    recordFamily(sub, made.family)
+    const at = now()
+    const made = pair(sub, options, at)
+    recordFamily(sub, made.family, at)
     return made.pair
   }
 
@@ -100,32 +102,50 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
   }
 
   /**
+   * Explicit refresh without rotation: the refresh token is redeemed (re-checked against every revocation
+   * and marked used, atomically) and a new access token minted, dated at that step and in its family, so
+   * a revocation that lands meanwhile covers it as it covers a rotated pair. With rotation on, a refresh
+   * token is redeemed by `rotateRefreshToken` only (a second redeem would read as reuse).
+   */
+  async function refreshAccessToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<{ access_token: string }> {
+    if (rotation !== false) throw new Error('fastify-authx: with rotation on, refresh with rotateRefreshToken')
+    if (payload === null || typeof payload !== 'object' || payload.type !== 'refresh') throw authError('FST_AUTHX_REFRESH_TOKEN_REQUIRED')
+    const at = await revocation.redeem(payload, log, false)
+    return { access_token: issue('access', payload[identityClaim], carried(payload), at).token }
+  }
+
+  /**
    * `revokeFamily(id)` or `revokeFamily(payload)`: a payload names its family by the rule reuse detection
    * uses (`familyOf`); an id must be one the store knows (`fam → sub`), or this throws.
    */
   async function revokeFamily (target: string | Record<string, any>, log: FastifyBaseLogger): Promise<void> {
-    let sub: unknown
-    let family: string
-    if (typeof target === 'string') {
-      family = target
+    /** The subject the store recorded for a family (waiting for this instance's own record in flight). */
+    const ownerOf = async (family: string): Promise<unknown> => {
       await recording.get(family)
-      sub = await bounded(() => store.familySubject(family), log)
-      if (typeof sub !== 'string') throw authError('FST_AUTHX_UNKNOWN_FAMILY')
-    } else {
-      if (target === null || typeof target !== 'object' || typeof target[identityClaim] !== 'string' ||
-        (typeof target.fam !== 'string' && typeof target.jti !== 'string')) {
-        throw new TypeError('fastify-authx: revokeFamily needs a family id, a verified payload, or { sub, fam }')
-      }
-      family = familyOf(target)
-      sub = target[identityClaim]
+      return await bounded(() => store.familySubject(family), log)
     }
-    await revocation.revokeFamily(sub as string, family, log)
+    if (typeof target === 'string') {
+      const sub = await ownerOf(target)
+      if (typeof sub !== 'string') throw authError('FST_AUTHX_UNKNOWN_FAMILY')
+      return await revocation.revokeFamily(sub, target, log)
+    }
+    if (target === null || typeof target !== 'object' || typeof target[identityClaim] !== 'string' ||
+      (typeof target.fam !== 'string' && typeof target.jti !== 'string')) {
+      throw new TypeError('fastify-authx: revokeFamily needs a family id, a verified payload, or { sub, fam }')
+    }
+    const sub: string = target[identityClaim]
+    const family = familyOf(target)
+    // `{ sub, fam }` names a family rather than carrying a verified token: it must be that subject's own,
+    // or nothing would be revoked (a tombstone under another subject covers none of the family's tokens).
+    if (typeof target.jti !== 'string' && await ownerOf(family) !== sub) throw authError('FST_AUTHX_UNKNOWN_FAMILY')
+    await revocation.revokeFamily(sub, family, log)
   }
 
   return {
     createTokenPair,
     createSession,
     rotateRefreshToken,
+    refreshAccessToken,
     revokeFamily,
     carried,
     listSessions: async (sub: string, log: FastifyBaseLogger) => await bounded(() => store.listSessions(sub), log)

@@ -126,7 +126,10 @@ const isText = (v: unknown) => typeof v === 'string' && v.length > 0
  * then the claims fast-jwt does not know (type, sub, jti, finite times, claim types).
  * Returns the verified claims as a plain copy; throws only `AuthxError`s.
  */
-export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remote?: RemoteKeySet): (token: string) => VerifiedPayload {
+/** Verifies a token; `expiredToo` accepts one whose `exp` has passed (everything else is still checked), for revoking it. */
+export type Verify = (token: string, expiredToo?: boolean) => VerifiedPayload
+
+export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remote?: RemoteKeySet): Verify {
   const { identityClaim, lifetimes, maxTokenLength, now } = config
   const leewayMs = config.leeway * 1000
   const cache = config.verifyCache > 0 ? new VerifyCache(config.verifyCache, config.leeway, now) : undefined
@@ -164,12 +167,13 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remo
     throw last
   }
 
-  return function verify (token) {
+  return function verify (token, expiredToo = false) {
     if (typeof token !== 'string' || token.length === 0 || token.length > maxTokenLength) throw invalid()
     if (cache !== undefined) {
       const hit = cache.get(token)
-      if (hit === 'expired') throw authError('FST_AUTHX_TOKEN_EXPIRED')
-      if (hit !== undefined) return hit as VerifiedPayload
+      if (hit === 'expired') {
+        if (!expiredToo) throw authError('FST_AUTHX_TOKEN_EXPIRED')
+      } else if (hit !== undefined) return hit as VerifiedPayload
     }
     let p: Record<string, unknown>
     try {
@@ -183,7 +187,7 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remo
     if ((exp !== undefined && !isNumber(exp)) || (nbf !== undefined && !isNumber(nbf))) throw invalid()
     const t = now()
     if (nbf !== undefined && t < (nbf as number) * 1000 - leewayMs) throw invalid()
-    if (exp !== undefined && t >= (exp as number) * 1000 + leewayMs) throw authError('FST_AUTHX_TOKEN_EXPIRED')
+    if (exp !== undefined && !expiredToo && t >= (exp as number) * 1000 + leewayMs) throw authError('FST_AUTHX_TOKEN_EXPIRED')
     const type = p.type
     if (type !== 'access' && type !== 'refresh') throw invalid()
     if (!isText(p[identityClaim]) || !isText(p.jti)) throw invalid()
@@ -192,7 +196,7 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remo
     if (p.scopes !== undefined && (!Array.isArray(p.scopes) || !p.scopes.every(s => typeof s === 'string'))) throw invalid()
     if ((p.fam !== undefined && !isText(p.fam)) || (p.csrf !== undefined && !isText(p.csrf))) throw invalid()
     // Each payload is a fresh JSON.parse result: the caller may keep it, unless the cache does.
-    if (cache === undefined) return p as VerifiedPayload
+    if (cache === undefined || expiredToo) return p as VerifiedPayload
     cache.set(token, p)
     return cloneClaims(p) as VerifiedPayload
   }
@@ -207,11 +211,11 @@ export type VerifiedPayload = Record<string, any> & { type: TokenType }
  * `iat` second, or 0), so that a token of uncertain age is covered by every cut-off that might cover it.
  */
 export function issuedAt (payload: Record<string, any>): number {
+  if (typeof payload.iat !== 'number') return 0 // no iat: the claims allow any age
+  const iat = payload.iat * 1000
   const fromJti = uuidv7Time(payload.jti)
-  const iat = typeof payload.iat === 'number' ? payload.iat * 1000 : undefined
-  if (fromJti === undefined) return iat ?? 0
-  if (iat === undefined || (fromJti >= iat && fromJti < iat + 1000)) return fromJti
-  return Math.min(fromJti, iat)
+  if (fromJti === undefined) return iat
+  return fromJti >= iat && fromJti < iat + 1000 ? fromJti : Math.min(fromJti, iat)
 }
 
 export interface IssuedToken { token: string, payload: Record<string, any> }
@@ -220,6 +224,7 @@ export interface IssuedToken { token: string, payload: Record<string, any> }
 export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLifetime: (v: number | string, path: string) => number) {
   const { identityClaim, encodeNbf, issuer, audience, lifetimes } = config
   const clock = config.now
+  const longest = lifetimes.access === false || lifetimes.refresh === false ? false : Math.max(lifetimes.access, lifetimes.refresh)
   const csrfOn = config.csrf.protect && config.tokenLocation.includes('cookies')
   const maxSessionAge = config.rotation === false ? 0 : config.rotation.maxSessionAge
 
@@ -232,6 +237,11 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
     const life = options.expiresIn === undefined
       ? lifetimes[type]
       : options.expiresIn === false ? false : parseLifetime(options.expiresIn, 'expiresIn')
+    // Revocation entries about a family or subject live as long as the longest configured lifetime:
+    // a token outliving it would outlive its own revocation.
+    if (life === false ? longest !== false : longest !== false && life > longest) {
+      throw new TypeError('fastify-authx: expiresIn cannot exceed the longest configured lifetime (accessTokenExpires, refreshTokenExpires)')
+    }
     const payload: Record<string, any> = { [identityClaim]: sub, type, jti: uuidv7(now), iat }
     if (encodeNbf) payload.nbf = iat
     if (life !== false) payload.exp = iat + life

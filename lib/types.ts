@@ -91,6 +91,13 @@ export interface Authx {
    * every instance) and returns a new pair in its family (needs `rotation`).
    */
   rotateRefreshToken (payload: TokenPayload): Promise<TokenPair>
+  /**
+   * Explicit refresh without rotation: redeems a verified refresh token (re-checks its revocation and
+   * marks it used, atomically) and returns a new access token in its family, `fresh: false`. Use it in
+   * `/refresh` rather than `createAccessToken`, so that a revocation landing while the request is in
+   * flight covers what it mints. Not with `rotation` (use `rotateRefreshToken`).
+   */
+  refreshAccessToken (payload: TokenPayload): Promise<{ access_token: string }>
   /** A token pair in a new family, recorded as a session. */
   createSession (sub: string, options?: CreateSessionOptions): Promise<TokenPair>
   /** The live sessions of `sub`, oldest first. */

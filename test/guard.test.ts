@@ -224,10 +224,19 @@ t.test('exemptMethods: the guard answers them itself (204), the handler never ru
   const feed = await app.inject({ method: 'OPTIONS', url: '/feed', headers: bearer(token) })
   t.equal(feed.statusCode, 200, 'an optional guard lets an exempt method through')
   t.strictSame(feed.json(), { payload: null }, 'with no identity, even with a valid token')
-  t.equal(await new Promise(resolve => {
-    app.authx.guard()({ method: 'OPTIONS' } as any, { code () { return this }, send () { resolve('sent') } } as any)
-  }), 'sent', 'called directly, the guard answers too')
   await app.close()
+
+  // Called directly from an async hook, with an onSend hook that waits: the guard settles only once the
+  // reply is out, or Fastify (seeing reply.sent still false) would go on to the handler.
+  const direct = Fastify()
+  await direct.register(authx, { secret: SECRET })
+  direct.addHook('onSend', async (_request, _reply, payload) => { await new Promise(resolve => setImmediate(resolve)); return payload })
+  direct.all('/pre', { preHandler: async (request, reply) => { await direct.requireAccess(request, reply) } }, handler)
+  direct.all('/on', { onRequest: async (request, reply) => { await direct.requireAccess(request, reply) } }, handler)
+  const before = ran
+  for (const url of ['/pre', '/on']) t.equal((await direct.inject({ method: 'OPTIONS', url })).statusCode, 204, `${url}: 204`)
+  t.equal(ran, before, 'called directly, the guard answers too, and the handler never runs')
+  await direct.close()
 
   const custom = Fastify()
   await custom.register(authx, { secret: SECRET, exemptMethods: ['head'] })

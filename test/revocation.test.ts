@@ -219,3 +219,118 @@ t.test('fail closed: a store that throws, and one that never answers', async t =
     await app.close()
   }
 })
+
+// Findings of the adversarial review of the revocation change, each pinned.
+
+t.test('revokeToken of an expired token still ends what was minted from it', async t => {
+  const clock = testClock()
+  const app = await build({ secret: SECRET, tokenLocation: ['headers', 'cookies'], implicitRefresh: true, accessTokenExpires: 60, now: clock.now }, app => {
+    app.get('/page', async () => ({ page: true }))
+  })
+  const access = app.createAccessToken('ann')
+  const res = await app.inject({ url: '/page', headers: { cookie: `access_token_cookie=${access}` } })
+  const extended = /access_token_cookie=([^;]+)/.exec(String(res.headers['set-cookie']))?.[1] as string
+  t.ok(extended, 'implicit refresh minted a new access token')
+  clock.advance(60_000) // the original has expired; the extended one (dated a moment later) too, so mint again
+  const rotating = await build({ secret: SECRET, rotation: { reuseGraceSeconds: 0 }, now: clock.now })
+  const r1 = rotating.createRefreshToken('ann', { expiresIn: 60 })
+  const r2 = await rotating.authx.rotateRefreshToken(rotating.authx.verifyToken(r1))
+  clock.advance(60_000) // r1 has expired, r2 (20 days) lives
+  await rotating.authx.revokeToken(r1) // encoded and expired: verified all the same
+  t.equal((await rotating.inject({ url: '/refresh', headers: bearer(r2.refresh_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'the pair rotated from it is refused')
+  t.equal((await rotating.inject({ url: '/access', headers: bearer(r2.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
+  await t.rejects(rotating.authx.revokeToken(r1.slice(0, -2) + 'xx'), { code: 'FST_AUTHX_INVALID_TOKEN' }, 'an expired token must still verify')
+  await app.close(); await rotating.close()
+})
+
+t.test('expiresIn cannot outlive the longest configured lifetime (revocation entries would expire first)', async t => {
+  const app = await build()
+  t.throws(() => app.createRefreshToken('a', { expiresIn: '90d' }), /longest configured lifetime/)
+  t.throws(() => app.createAccessToken('a', { expiresIn: false }), /longest configured lifetime/)
+  t.ok(app.createRefreshToken('a', { expiresIn: '20d' }), 'up to the longest is fine')
+  t.ok(app.createAccessToken('a', { expiresIn: '1d' }), 'an access token may live as long as a refresh token')
+  await app.close()
+  const forever = await build({ secret: SECRET, refreshTokenExpires: false })
+  t.ok(forever.createAccessToken('a', { expiresIn: false }), 'with a lifetime configured false, any')
+  await forever.close()
+})
+
+t.test('a few milliseconds of clock skew: logins on the faster instance are covered by a cut-off from the slower one', async t => {
+  const store = new MemoryStore()
+  const slow = testClock()
+  const fast = testClock(slow.now() + 25)
+  const a = await build({ secret: SECRET, store, now: slow.now })
+  const b = await build({ secret: SECRET, store, now: fast.now })
+  const session = await b.authx.createSession('skew')
+  const pair = b.createTokenPair('skew')
+  await a.authx.revokeAllSessions('skew')
+  for (const [name, token] of [['createSession', session.access_token], ['createTokenPair', pair.access_token]]) {
+    t.equal((await a.inject({ url: '/access', headers: bearer(token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', `${name} on the instance 25 ms ahead: revoked`)
+  }
+  await a.close(); await b.close()
+})
+
+t.test('revokeFamily({ sub, fam }) must name that subject\'s own family, or it throws', async t => {
+  const app = await build()
+  const victim = app.createTokenPair('victim')
+  const fam = app.authx.verifyToken(victim.access_token).fam as string
+  await t.rejects(app.authx.revokeFamily({ sub: 'mallory', fam }), { code: 'FST_AUTHX_UNKNOWN_FAMILY' }, 'another subject\'s family: nothing quietly "revoked"')
+  await t.rejects(app.authx.revokeFamily({ sub: 'victim', fam: 'no-such-family' }), { code: 'FST_AUTHX_UNKNOWN_FAMILY' })
+  t.equal((await app.inject({ url: '/access', headers: bearer(victim.access_token) })).statusCode, 200)
+  await app.close()
+})
+
+t.test('storeTimeout bounds any thenable, not only native promises', async t => {
+  const never = { then () {} }
+  class Thenable extends MemoryStore {
+    override status (): any { return never }
+  }
+  const app = await build({ secret: SECRET, store: new Thenable(), storeTimeout: 50 })
+  t.equal((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('a')) })).statusCode, 503, 'a store answering a thenable that never settles')
+  await app.close()
+  const slow = await build({ secret: SECRET, isRevoked: () => never as any, storeTimeout: 50 })
+  t.equal((await slow.inject({ url: '/access', headers: bearer(slow.createAccessToken('a')) })).statusCode, 503, 'isRevoked answering one')
+  await slow.close()
+})
+
+t.test('the clock: a fractional now() still makes dated ids; a token without iat is covered by any cut-off', async t => {
+  const clock = testClock()
+  const app = await build({ secret: SECRET, rotation: { reuseGraceSeconds: 0, maxSessionAge: 60 }, now: () => clock.now() + 0.5 })
+  const pair = app.createTokenPair('frac')
+  t.match(app.authx.verifyToken(pair.access_token).jti, /^[0-9a-f]{8}-[0-9a-f]{4}-7/, 'the jti is a UUIDv7')
+  const refresh = app.authx.verifyToken(pair.refresh_token)
+  t.ok((refresh.exp as number) <= Math.floor(clock.now() / 1000) + 60, 'so maxSessionAge can date the family: the refresh token ends with it')
+  clock.advance(61_000)
+  await t.rejects(app.authx.rotateRefreshToken(refresh), { code: 'FST_AUTHX_TOKEN_EXPIRED' }, 'and rotation past it is refused')
+  await app.close()
+  const plain = await build()
+  const { iat, ...claims } = plain.authx.verifyToken(plain.createAccessToken('noiat'))
+  void iat
+  const noIat = hs256({ ...claims, jti: '7fffffff-ffff-7fff-bfff-ffffffffffff' }) // a jti dated far ahead, no iat
+  t.equal((await plain.inject({ url: '/access', headers: bearer(noIat) })).statusCode, 200)
+  await plain.authx.revokeAllSessions('noiat')
+  t.equal((await plain.inject({ url: '/access', headers: bearer(noIat) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'no iat: the claims allow any age, so any cut-off covers it')
+  await plain.close()
+})
+
+t.test('refreshAccessToken: explicit refresh that a revocation landing meanwhile covers', async t => {
+  const clock = testClock()
+  const app = await build({ secret: SECRET, now: clock.now }, app => {
+    app.post('/refresh-access', { onRequest: app.requireRefresh }, async request => await app.authx.refreshAccessToken(request.tokenPayload))
+  })
+  const pair = app.createTokenPair('rex', { scopes: ['read'], data: { role: 'x' } })
+  const res = await app.inject({ method: 'POST', url: '/refresh-access', headers: bearer(pair.refresh_token) })
+  t.equal(res.statusCode, 200)
+  t.strictSame(Object.keys(res.json()), ['access_token'], 'the AccessTokenResponseSchema shape')
+  const minted = app.authx.verifyToken(res.json().access_token)
+  t.equal(minted.fam, app.authx.verifyToken(pair.refresh_token).fam, 'in the refresh token\'s family')
+  t.equal(minted.fresh, false)
+  t.strictSame(minted.scopes, ['read'])
+  t.equal((await app.inject({ method: 'POST', url: '/refresh-access', headers: bearer(pair.refresh_token) })).statusCode, 200, 'without rotation a refresh token refreshes again')
+  await app.authx.revokeToken(pair.refresh_token)
+  t.equal((await app.inject({ url: '/access', headers: bearer(res.json().access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'revoking the refresh token ends what it minted')
+  await app.close()
+  const rotating = await build({ secret: SECRET, rotation: true })
+  await t.rejects(rotating.authx.refreshAccessToken(rotating.authx.verifyToken(rotating.createRefreshToken('r'))), /rotateRefreshToken/, 'with rotation, rotate')
+  await rotating.close()
+})

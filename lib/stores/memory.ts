@@ -26,13 +26,13 @@ export class MemoryStore implements TokenStore {
   readonly #families = new ExpiringSet()
   readonly #cutoffs = new ExpiringMap<number>()
   readonly #used = new ExpiringMap<number>()
-  /** sub → its latest redeem time: a later cut-off covers what was minted then */
-  readonly #redeemed = new ExpiringMap<number>()
+  /** sub → its latest mint time: a later cut-off covers what was minted then */
+  readonly #minted = new ExpiringMap<number>()
   readonly #familySubjects = new ExpiringMap<string>()
   /** sub → fam → record (our own copies) */
   readonly #sessions = new Map<string, Map<string, SessionRecord>>()
   readonly #sessionSweep = new Cursor(this.#sessions, (sub, records, now) => this.#prune(sub, records, now))
-  readonly #expiring = [this.#revoked, this.#families, this.#cutoffs, this.#used, this.#redeemed, this.#familySubjects]
+  readonly #expiring = [this.#revoked, this.#families, this.#cutoffs, this.#used, this.#minted, this.#familySubjects]
   /** which kind of entry the next read sweeps: reads sweep one kind each, writes every kind */
   #readSweep = 0
 
@@ -46,7 +46,7 @@ export class MemoryStore implements TokenStore {
     let sessions = 0
     for (const records of this.#sessions.values()) sessions += records.size
     return this.#revoked.size + this.#families.size + this.#cutoffs.size + this.#used.size +
-      this.#redeemed.size + this.#familySubjects.size + sessions
+      this.#minted.size + this.#familySubjects.size + sessions
   }
 
   /**
@@ -94,7 +94,7 @@ export class MemoryStore implements TokenStore {
 
   async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const now = this.#write()
-    const before = Math.max(beforeMs, this.#cutoffs.get(sub, now) ?? 0, this.#redeemed.get(sub, now) ?? 0)
+    const before = Math.max(beforeMs, this.#cutoffs.get(sub, now) ?? 0, this.#minted.get(sub, now) ?? 0)
     this.#cutoffs.set(sub, before, now + ttlSeconds * 1000)
     this.#sessions.delete(sub)
     return before
@@ -105,20 +105,27 @@ export class MemoryStore implements TokenStore {
     const status = this.#status(ref, now)
     const familyUntil = now + familyTtlSeconds * 1000
     if (status.consumedAt === 0) this.#used.set(keyOf(ref.sub, ref.jti), atMs, now + ttlSeconds * 1000)
-    this.#redeemed.set(ref.sub, Math.max(atMs, this.#redeemed.get(ref.sub, now) ?? 0), familyUntil)
+    this.#mint(ref.sub, atMs, familyUntil, now)
     if (ref.fam !== undefined) this.#familySubjects.set(ref.fam, ref.sub, familyUntil)
     return status
   }
 
-  async recordFamily (sub: string, fam: string, ttlSeconds: number): Promise<void> {
+  async recordFamily (sub: string, fam: string, ttlSeconds: number, atMs: number): Promise<void> {
     const now = this.#write()
     this.#familySubjects.set(fam, sub, now + ttlSeconds * 1000)
+    this.#mint(sub, atMs, now + ttlSeconds * 1000, now)
+  }
+
+  /** The subject's latest mint time, never moved back. */
+  #mint (sub: string, atMs: number, until: number, now: number): void {
+    this.#minted.set(sub, Math.max(atMs, this.#minted.get(sub, now) ?? 0), until)
   }
 
   /** A revoked family's session is not recorded again: a session that ended stays ended. */
   async saveSession (sub: string, record: SessionRecord): Promise<void> {
     const now = this.#write()
     this.#familySubjects.set(record.fam, sub, record.expiresAt)
+    this.#mint(sub, record.createdAt, record.expiresAt, now)
     if (this.#families.has(keyOf(sub, record.fam), now)) return
     let records = this.#sessions.get(sub)
     if (records === undefined) this.#sessions.set(sub, records = new Map())

@@ -31,6 +31,14 @@ const PUT = `local function put (key, value, ttl)
 end
 `
 
+/** Keeps the later of a stored time and `at`, for at least `ttl` ms more (the subject's latest mint time). */
+const LATER = `local function later (key, at, ttl)
+  local old = redis.call('GET', key)
+  if old and tonumber(old) > tonumber(at) then at = old end
+  put(key, at, ttl)
+end
+`
+
 /** Makes a key live at least `ttl` ms more (a new key has no TTL yet: PTTL answers -1). */
 const EXTEND = `local function extend (key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
@@ -49,7 +57,7 @@ const SCRIPTS = {
     numberOfKeys: 2,
     lua: PUT + "put(KEYS[1], '1', tonumber(ARGV[2]))\nredis.call('HDEL', KEYS[2], ARGV[1])"
   },
-  // KEYS: cut-off, sessions, latest redeem. ARGV: cut-off ms, ttl ms. Keeps the latest of the three times and returns it.
+  // KEYS: cut-off, sessions, latest mint. ARGV: cut-off ms, ttl ms. Keeps the latest of the three times and returns it.
   authxRevokeSubject: {
     numberOfKeys: 3,
     lua: PUT + `local before = ARGV[1]
@@ -61,11 +69,11 @@ put(KEYS[1], before, tonumber(ARGV[2]))
 redis.call('DEL', KEYS[2])
 return before`
   },
-  // KEYS: revoked jti, used mark, cut-off, family tombstone, latest redeem. ARGV: at ms, ttl ms, family ttl ms,
+  // KEYS: revoked jti, used mark, cut-off, family tombstone, latest mint. ARGV: at ms, ttl ms, family ttl ms,
   // '1' when the token has a family. Returns the status before the call: revoked, family revoked, cut-off, first use.
   authxRedeem: {
     numberOfKeys: 5,
-    lua: PUT + `local revoked = redis.call('EXISTS', KEYS[1])
+    lua: PUT + LATER + `local revoked = redis.call('EXISTS', KEYS[1])
 local familyRevoked = 0
 if ARGV[4] == '1' then familyRevoked = redis.call('EXISTS', KEYS[4]) end
 local cutoff = redis.call('GET', KEYS[3]) or '0'
@@ -74,15 +82,16 @@ if not first then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
   first = '0'
 end
-local last = redis.call('GET', KEYS[5])
-if not last or tonumber(last) < tonumber(ARGV[1]) then last = ARGV[1] end
-put(KEYS[5], last, tonumber(ARGV[3]))
+later(KEYS[5], ARGV[1], tonumber(ARGV[3]))
 return { revoked, familyRevoked, cutoff, first }`
   },
-  // KEYS: sessions, family tombstone. ARGV: fam, record JSON, ms it has left.
+  // KEYS: latest mint. ARGV: at ms, ttl ms.
+  authxMinted: { numberOfKeys: 1, lua: PUT + LATER + 'later(KEYS[1], ARGV[1], tonumber(ARGV[2]))' },
+  // KEYS: sessions, family tombstone, latest mint. ARGV: fam, record JSON, ms it has left, createdAt.
   authxSaveSession: {
-    numberOfKeys: 2,
-    lua: EXTEND + `if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+    numberOfKeys: 3,
+    lua: EXTEND + PUT + LATER + `later(KEYS[3], ARGV[4], math.max(1, tonumber(ARGV[3])))
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local ttl = tonumber(ARGV[3])
 if ttl <= 0 then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -121,10 +130,11 @@ return live`
 interface Scripts {
   authxPut (key: string, value: string, ttlMs: number): Promise<null>
   authxRevokeFamily (tombstone: string, sessions: string, fam: string, ttlMs: number): Promise<null>
-  authxRevokeSubject (cutoff: string, sessions: string, redeemed: string, beforeMs: number, ttlMs: number): Promise<string>
-  authxRedeem (jti: string, used: string, cutoff: string, family: string, redeemed: string,
+  authxRevokeSubject (cutoff: string, sessions: string, minted: string, beforeMs: number, ttlMs: number): Promise<string>
+  authxRedeem (jti: string, used: string, cutoff: string, family: string, minted: string,
     atMs: number, ttlMs: number, familyTtlMs: number, hasFamily: '0' | '1'): Promise<[number, number, string, string]>
-  authxSaveSession (sessions: string, tombstone: string, fam: string, json: string, msLeft: number): Promise<number>
+  authxMinted (minted: string, atMs: number, ttlMs: number): Promise<null>
+  authxSaveSession (sessions: string, tombstone: string, minted: string, fam: string, json: string, msLeft: number, createdAt: number): Promise<number>
   authxTouchSession (sessions: string, fam: string, lastUsedAt: number, expiresAt: number, now: number): Promise<number>
   authxListSessions (sessions: string, now: number): Promise<string[]>
 }
@@ -136,7 +146,7 @@ interface Scripts {
  * Keys about a subject carry it (encoded) as a hash tag, so each call touches one Cluster slot:
  *   `${prefix}{sub}:jti:<jti>`   revoked token        `${prefix}{sub}:fam:<fam>`  revoked family
  *   `${prefix}{sub}:used:<jti>`  redeem (use) mark    `${prefix}{sub}:all`        revokeSubject cut-off
- *   `${prefix}{sub}:sessions`    hash fam → record JSON `${prefix}{sub}:redeemed` latest redeem time
+ *   `${prefix}{sub}:sessions`    hash fam → record JSON `${prefix}{sub}:minted`   latest mint time
  *   `${prefix}family:<fam>`      the family's (encoded) subject, read only outside the guarded path
  * Every key has a TTL: until the token or session it names would expire.
  * Redis errors reject; the plugin bounds calls with its own timeout and fails closed.
@@ -184,7 +194,7 @@ export class RedisStore implements TokenStore {
 
   async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const base = this.#subject(sub)
-    return Number(await this.#client.authxRevokeSubject(base + 'all', base + 'sessions', base + 'redeemed', beforeMs, ms(ttlSeconds)))
+    return Number(await this.#client.authxRevokeSubject(base + 'all', base + 'sessions', base + 'minted', beforeMs, ms(ttlSeconds)))
   }
 
   /** The check and the mark are one script in the subject's slot; the family → subject index is another slot, written alongside. */
@@ -192,15 +202,19 @@ export class RedisStore implements TokenStore {
     const base = this.#subject(ref.sub)
     const familyTtl = ms(familyTtlSeconds)
     const [[revoked, familyRevoked, cutoff, first]] = await Promise.all([
-      this.#client.authxRedeem(base + 'jti:' + ref.jti, base + 'used:' + ref.jti, base + 'all', base + 'fam:' + (ref.fam ?? ''), base + 'redeemed',
+      this.#client.authxRedeem(base + 'jti:' + ref.jti, base + 'used:' + ref.jti, base + 'all', base + 'fam:' + (ref.fam ?? ''), base + 'minted',
         atMs, ms(ttlSeconds), familyTtl, ref.fam === undefined ? '0' : '1'),
       ref.fam === undefined ? null : this.#client.authxPut(this.#family(ref.fam), encodeSubject(ref.sub), familyTtl)
     ])
     return { revoked: revoked === 1, familyRevoked: familyRevoked === 1, revokedBefore: Number(cutoff), consumedAt: Number(first) }
   }
 
-  async recordFamily (sub: string, fam: string, ttlSeconds: number): Promise<void> {
-    await this.#client.authxPut(this.#family(fam), encodeSubject(sub), ms(ttlSeconds))
+  async recordFamily (sub: string, fam: string, ttlSeconds: number, atMs: number): Promise<void> {
+    const ttl = ms(ttlSeconds)
+    await Promise.all([
+      this.#client.authxPut(this.#family(fam), encodeSubject(sub), ttl),
+      this.#client.authxMinted(this.#subject(sub) + 'minted', atMs, ttl)
+    ])
   }
 
   /** A revoked family's session is not recorded again: a session that ended stays ended. */
@@ -208,7 +222,7 @@ export class RedisStore implements TokenStore {
     const base = this.#subject(sub)
     const left = record.expiresAt - this.#now()
     await Promise.all([
-      this.#client.authxSaveSession(base + 'sessions', base + 'fam:' + record.fam, record.fam, JSON.stringify(record), left),
+      this.#client.authxSaveSession(base + 'sessions', base + 'fam:' + record.fam, base + 'minted', record.fam, JSON.stringify(record), left, record.createdAt),
       this.#client.authxPut(this.#family(record.fam), encodeSubject(sub), Math.max(1, left))
     ])
   }

@@ -50,22 +50,25 @@ export interface TokenStore {
   revokeFamily (sub: string, fam: string, ttlSeconds: number): Promise<void>
   /**
    * Revoke every token of `sub` issued at or before the cut-off, and forget all its sessions. The cut-off
-   * is the latest of `beforeMs`, the cut-off already stored, and the subject's latest `redeem` time, so
-   * that a pair minted from a redeemed token is covered whichever instance's clock dated it.
-   * Resolves to the cut-off now in force.
+   * is the latest of `beforeMs`, the cut-off already stored, and the subject's latest mint time (recorded
+   * by `redeem`, `recordFamily` and `saveSession`), so that what was minted before the revocation is
+   * covered whichever instance's clock dated it. Resolves to the cut-off now in force.
    */
   revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number>
   /**
    * The step before anything is minted from a token (rotation, implicit refresh), atomically across
    * every client of the store: reads the token's status, marks it used unless it already is, and records
-   * `atMs` as the subject's latest redeem time and `ref.fam → sub` (see `familySubject`).
+   * `atMs` as the subject's latest mint time (never moving it back) and `ref.fam → sub` (see `familySubject`).
    * Returns the status as it was before this call: `consumedAt` is 0 when this call made the mark.
-   * The mark lives `ttlSeconds`; the redeem time and family record live `familyTtlSeconds`.
+   * The mark lives `ttlSeconds`; the mint time and family record live `familyTtlSeconds`.
    */
   redeem (ref: TokenRef, atMs: number, ttlSeconds: number, familyTtlSeconds: number): Promise<TokenStatus>
-  /** Record `fam → sub` for `ttlSeconds` (never shortening it), so that `revokeFamily` by id finds it. */
-  recordFamily (sub: string, fam: string, ttlSeconds: number): Promise<void>
-  /** Record (or replace) a session; also records `fam → sub`. Kept until `record.expiresAt`. */
+  /**
+   * Record `fam → sub` for `ttlSeconds` (never shortening it), so that `revokeFamily` by id finds it, and
+   * `atMs` (when the family's first pair was minted) as the subject's latest mint time.
+   */
+  recordFamily (sub: string, fam: string, ttlSeconds: number, atMs: number): Promise<void>
+  /** Record (or replace) a session; also records `fam → sub` and `record.createdAt` as the subject's latest mint time. Kept until `record.expiresAt`. */
   saveSession (sub: string, record: SessionRecord): Promise<void>
   /** Update a live session's `lastUsedAt` and `expiresAt`; a session that is gone stays gone. */
   touchSession (sub: string, fam: string, lastUsedAt: number, expiresAt: number): Promise<void>

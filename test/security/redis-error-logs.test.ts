@@ -30,10 +30,10 @@ async function freePort (): Promise<number> {
 }
 
 /** A redis-server of this test's own, stopped (and its folder removed) when the test ends. */
-async function privateRedis (t: tap.Test): Promise<Redis> {
+async function privateRedis (t: tap.Test, extra: string[] = []): Promise<Redis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'authx-redis-'))
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
   await new Promise<void>((resolve, reject) => {
     let out = ''
@@ -99,4 +99,22 @@ t.test('a read-only or full Redis: 503s, and the logs hold the error class and m
     t.strictSame(leaked, [], `${state}: no subject, data, user agent, jti, family, token, key or script in any log line`)
     for (const a of answers) t.strictSame(secrets.filter(s => a.body.includes(s)), [], `${state}: nor in an answer`)
   }
+})
+
+t.test('a Redis without scripting (EVAL and EVALSHA renamed away, as some managed services do): nothing quoted reaches the log', async t => {
+  if (await redisOrSkip(t) === null) return
+  const redis = await privateRedis(t, ['--rename-command', 'EVALSHA', '', '--rename-command', 'EVAL', ''])
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'trace', stream: { write: (line: string) => { lines.push(line) } } } })
+  await app.register(authx, { secret: SECRET, store: new RedisStore({ client: redis }), storeTimeout: 2000 })
+  app.post('/login', async request => await app.authx.createSession(SUBJECT, { request, data: { note: DATA } }))
+  await app.ready()
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/login', headers: { 'user-agent': AGENT } })
+  t.equal(res.statusCode, 503)
+  const causes = lines.map(l => JSON.parse(l)).filter(l => l.storeError !== undefined)
+  t.equal(causes.length, 1)
+  t.match(causes[0].storeError.message, /^ERR unknown command/, 'Redis\'s reason stays')
+  t.notMatch(causes[0].storeError.message, /with args|evalsha|\{/i, 'the command, its name and its arguments do not')
+  t.strictSame([SUBJECT, DATA, AGENT, 'redis.call', 'sessions'].filter(s => lines.some(l => l.includes(s))), [], 'no subject, data, user agent, key or script in any line')
 })

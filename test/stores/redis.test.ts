@@ -54,10 +54,11 @@ t.test('RedisStore', async t => {
       `${prefix}${tag}:jti:j1`,
       `${prefix}${tag}:sessions`,
       `${prefix}${tag}:used:j2`,
-      `${prefix}${tag}:redeemed`,
+      `${prefix}${tag}:minted`,
       `${prefix}family:f2`,
       `${prefix}family:f3`,
       `${prefix}{other}:all`,
+      `${prefix}{other}:minted`,
       `${prefix}{other}:sessions`
     ].sort())
     for (const key of keys) {
