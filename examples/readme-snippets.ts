@@ -2,7 +2,7 @@
 // (tsc covers examples/). Free names the README leaves to the reader are declared first.
 // The declaration-merging snippet lives in test/types/index.test-d.ts: merging here would retype every test.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import authx, { AuthErrorSchema, errors, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
+import authx, { AuthErrorSchema, errors, isAuthxError, RedisStore, TokenPairSchema } from '../lib/index'
 
 declare const handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 declare const loginHandler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
@@ -43,12 +43,12 @@ export async function tokensAndGuards (): Promise<void> {
     api.get('/orders', async (request) => await listOrders(request.tokenPayload.sub))
   })
 
-  app.setErrorHandler((err: AuthxError, _request, reply) => {
-    if (err.code === 'FST_AUTHX_TOKEN_EXPIRED') return reply.code(401).send({ expired: true })
+  app.setErrorHandler((err, _request, reply) => {
+    if (isAuthxError(err) && err.code === 'FST_AUTHX_TOKEN_EXPIRED') return reply.code(401).send({ expired: true })
     reply.send(err)
   })
-  const isExpired = (err: unknown) => err instanceof errors.FST_AUTHX_TOKEN_EXPIRED
-  void isExpired
+  const expired = (err: unknown) => err instanceof errors.FST_AUTHX_TOKEN_EXPIRED
+  void expired
 
   app.post('/login', { schema: { response: { 200: TokenPairSchema, 401: AuthErrorSchema } } }, loginHandler)
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { authError } from './errors'
+import { authError, errors } from './errors'
 import type { Config } from './options'
 import { familyOf, storeAnswer, type Bounded, type Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
@@ -60,7 +60,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
   }
 
   async function rotateRefreshToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<TokenPair> {
-    if (rotation === false) throw new Error('fastify-authx: rotateRefreshToken needs the rotation option')
+    if (rotation === false) throw new errors.FST_AUTHX_ROTATION_OFF()
     if (payload === null || typeof payload !== 'object' || payload.type !== 'refresh') throw authError('FST_AUTHX_REFRESH_TOKEN_REQUIRED')
     const sub: string = payload[identityClaim]
     const ref = { sub, jti: payload.jti as string, fam: payload.fam as string | undefined }

@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
-import { authError, type AuthxError } from './errors'
+import { authError, badArgument, errors, type AuthxError } from './errors'
 import type { KeySet } from './keys'
 import type { Config, TokenLocation, TokenType } from './options'
 import { cloneClaims, setClaim } from './claims'
@@ -194,8 +194,8 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
   const maxSessionAge = config.rotation === false ? 0 : config.rotation.maxSessionAge
 
   return function issue (type: TokenType, sub: string, options: TokenOptions = {}): IssuedToken {
-    if (keys.signingKey === undefined) throw new Error('fastify-authx: this instance only verifies tokens (no privateKey)')
-    if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('fastify-authx: the subject must be a non-empty string')
+    if (keys.signingKey === undefined) throw new errors.FST_AUTHX_VERIFY_ONLY()
+    if (typeof sub !== 'string' || sub.length === 0) throw badArgument('the subject must be a non-empty string')
     const now = Date.now()
     const iat = Math.floor(now / 1000)
     const life = options.expiresIn === undefined
@@ -207,7 +207,7 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
     if (type === 'access') payload.fresh = options.fresh === true
     if (csrfOn) payload.csrf = uuidv7(now)
     if (options.scopes !== undefined) {
-      if (!Array.isArray(options.scopes) || !options.scopes.every(s => typeof s === 'string')) throw new TypeError('fastify-authx: scopes must be an array of strings')
+      if (!Array.isArray(options.scopes) || !options.scopes.every(s => typeof s === 'string')) throw badArgument('scopes must be an array of strings')
       payload.scopes = options.scopes
     }
     if (issuer !== undefined) payload.iss = issuer
@@ -225,14 +225,14 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
     }
     if (options.data !== undefined) {
       for (const k of Object.keys(options.data)) {
-        if (REGISTERED_CLAIMS.has(k) || k === identityClaim) throw new TypeError(`fastify-authx: data cannot set the registered claim '${k}'`)
+        if (REGISTERED_CLAIMS.has(k) || k === identityClaim) throw badArgument(`data cannot set the registered claim '${k}'`)
         setClaim(payload, k, options.data[k])
       }
     }
     let token: string
     if (options.headers === undefined) token = api.sign(payload)
     else {
-      if ('alg' in options.headers || 'kid' in options.headers) throw new TypeError('fastify-authx: headers cannot set alg or kid')
+      if ('alg' in options.headers || 'kid' in options.headers) throw badArgument('headers cannot set alg or kid')
       token = api.sign(payload, { header: { ...options.headers, alg: keys.algorithm, ...(keys.kid === undefined ? {} : { kid: keys.kid }) } })
     }
     return { token, payload }
