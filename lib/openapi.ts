@@ -7,8 +7,8 @@ import { AuthErrorSchema } from './schemas'
  * OpenAPI with nothing written by the app. @fastify/swagger builds its document from the routes it saw
  * in `onRoute`, through the app's own `transform`s, and throws when a route's `security` names a scheme
  * missing from `components.securitySchemes`. So a guarded route is only *marked* here (an `x-authx`
- * extension on its schema, which swagger copies to the operation and Fastify ignores at runtime), and
- * the document is completed once built: the marker becomes `security` and 401/403 responses, and the
+ * extension on the schema swagger reads, which it copies to the operation; set after the route was
+ * built, so Fastify never sees it), and the document is completed once built: the marker becomes `security` and 401/403 responses, and the
  * schemes the marked operations use are added. Nothing enters a route's `schema.response` (that would
  * change how Fastify serialises error bodies), and routes without a guard are left untouched.
  */
@@ -166,7 +166,7 @@ function secure (doc: Doc, config: Config): boolean {
   }
   if (!marked) return false
 
-  const { $id: _id, ...errorSchema } = AuthErrorSchema as unknown as Record<string, unknown>
+  const { $id: _id, ...errorSchema } = JSON.parse(JSON.stringify(AuthErrorSchema)) as Record<string, unknown>
   if (v2) {
     doc.definitions = { AuthxError: errorSchema, ...doc.definitions }
     doc.securityDefinitions = { ...Object.fromEntries(used), ...doc.securityDefinitions }
@@ -206,15 +206,19 @@ const kSecured = Symbol('fastify-authx.openapi')
  */
 export function addOpenapi (fastify: FastifyInstance, config: Config): void {
   const present = (): boolean => typeof (fastify as unknown as { swagger?: unknown }).swagger === 'function'
+  // The routes swagger also keeps (the same objects): marked when the first document is built, once
+  // every onRoute hook (the app's too) has run, so a marker never reaches the route Fastify runs.
+  const routes: RouteOptions[] = []
+  fastify.addHook('onRoute', route => { if (present()) routes.push(route) })
 
-  fastify.addHook('onRoute', route => {
-    if (!present()) return
-    const schema = route.schema as Record<string, unknown> | undefined
-    if (schema?.[MARK] !== undefined || schema?.security !== undefined) return // the app said it itself
-    const found = guardsOf(route)
-    if (found.length === 0) return
-    route.schema = { ...schema, [MARK]: combine(found) } as RouteOptions['schema']
-  })
+  const mark = (): void => {
+    for (const route of routes.splice(0)) {
+      const schema = route.schema as Record<string, unknown> | undefined
+      if (schema?.[MARK] !== undefined || schema?.security !== undefined) continue // the app said it itself
+      const found = guardsOf(route)
+      if (found.length > 0) route.schema = { ...schema, [MARK]: combine(found) } as RouteOptions['schema']
+    }
+  }
 
   const wrap = (): void => {
     // the decorator lives on the instance swagger was registered on (usually the root)
@@ -226,6 +230,7 @@ export function addOpenapi (fastify: FastifyInstance, config: Config): void {
     const secured = new WeakMap<object, boolean>()
     const yaml = new WeakMap<object, string>()
     const swagger: SwaggerFn = function (opts) {
+      mark()
       const doc = original({}) as Doc
       if (doc === null || typeof doc !== 'object') return opts?.yaml === true ? original(opts) : doc
       let marked = secured.get(doc)
