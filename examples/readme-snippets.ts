@@ -1,6 +1,9 @@
 // The README's TypeScript snippets, verbatim where possible, so `npm test` type-checks them
 // (tsc covers examples/). Free names the README leaves to the reader are declared first.
 // The declaration-merging snippet lives in test/types/index.test-d.ts: merging here would retype every test.
+import '@fastify/auth'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import authx, { AuthErrorSchema, errors, isAuthxError, RedisStore, TokenPairSchema } from '../lib/index'
 
@@ -9,6 +12,7 @@ declare const loginHandler: (request: FastifyRequest, reply: FastifyReply) => Pr
 declare const listOrders: (sub: string) => Promise<unknown[]>
 declare const user: { id: string, scopes: string[] }
 declare const secret: string
+declare const apiKey: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 export async function registering (): Promise<void> {
   const app = Fastify()
@@ -109,4 +113,21 @@ export async function browserCookies (): Promise<void> {
     return { refreshed: true }
   })
   app.post('/logout', async (_request, reply) => { reply.unsetCookies(); return { ok: true } })
+}
+
+export async function openapi (): Promise<void> {
+  const app = Fastify()
+  await app.register(swagger, { openapi: { info: { title: 'My API', version: '1.0.0' } } })
+  await app.register(swaggerUi, { routePrefix: '/documentation' })   // optional: @fastify/swagger-ui
+  await app.register(authx, { secret })
+
+  app.get('/profile', { onRequest: app.requireAccess }, handler)     // secured in the document
+  app.get('/health', handler)                                         // left untouched
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', api.requireAccess)
+    api.addHook('onRoute', (route) => { route.config = { ...route.config, authxGuard: api.requireAccess } })
+    api.get('/orders', handler)                                            // documented as secured
+  })
+  app.get('/reports', { preHandler: app.auth([app.requireAccess, apiKey]), config: { authxGuard: app.requireAccess } }, handler)
 }
