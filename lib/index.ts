@@ -146,7 +146,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
     fastify.addHook('onSend', createImplicitRefresh({ config: config as any, verify, revocation, carried: sessions.carried, issue }))
   }
 
-  addOpenapi(fastify, config)
+  addOpenapi(fastify)
 
   if (config.jwksRoute !== undefined) {
     const document = jwks(keys)

@@ -22,6 +22,18 @@ export interface GuardDescription {
   allScopes: boolean
   locations: TokenLocation[]
   csrf: boolean
+  /** where this plugin instance reads tokens: the names the schemes carry (one object per instance) */
+  names: Names
+}
+
+/** The configured names the security schemes carry. */
+interface Names {
+  header: string
+  headerType: string
+  query: string
+  cookies: { access: string, refresh: string }
+  csrfHeaders: { access: string, refresh: string }
+  csrfMethods: string[]
 }
 
 /** The extension key that marks a guarded route's schema. */
@@ -31,6 +43,14 @@ const described = new WeakMap<Guard, GuardDescription>()
 
 /** Wraps the guard factory so every guard it makes can be recognised on a route. */
 export function describeGuards (factory: (options?: GuardOptions) => Guard, config: Config): (options?: GuardOptions) => Guard {
+  const names: Names = {
+    header: config.header.name,
+    headerType: config.header.type,
+    query: config.query.name,
+    cookies: { access: config.cookies.accessName, refresh: config.cookies.refreshName },
+    csrfHeaders: { access: config.csrf.accessHeader, refresh: config.csrf.refreshHeader },
+    csrfMethods: [...config.csrf.methods].map(m => m.toLowerCase())
+  }
   return function guard (options: GuardOptions = {}): Guard {
     const made = factory(options)
     described.set(made, {
@@ -40,7 +60,8 @@ export function describeGuards (factory: (options?: GuardOptions) => Guard, conf
       scopes: options.scopes ?? [],
       allScopes: options.allScopes !== false,
       locations: options.locations ?? config.tokenLocation,
-      csrf: options.csrf !== false && config.csrf.protect
+      csrf: options.csrf !== false && config.csrf.protect,
+      names
     })
     return made
   }
@@ -83,26 +104,24 @@ function combine (all: GuardDescription[]): GuardDescription {
 
 type Scheme = Record<string, unknown>
 
-/** Scheme names and definitions for the token locations, from the normalised config (once). */
-function schemesOf (config: Config): (type: 'access' | 'refresh', location: TokenLocation) => [string, Scheme] | undefined {
-  const { header, query, cookies } = config
-  const bearer = header.name.toLowerCase() === 'authorization' && header.type.toLowerCase() === 'bearer'
-  const prefix = header.type === '' ? '' : `${header.type} `
-  return (type, location) => {
-    const name = `${type}Token`
-    const what = `A JWT ${type} token`
-    switch (location) {
-      case 'headers':
-        return [name, bearer
-          ? { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `${what} in the Authorization header` }
-          : { type: 'apiKey', in: 'header', name: header.name, description: `${what}: send "${prefix}<token>" in ${header.name}` }]
-      case 'cookies':
-        return [`${name}Cookie`, { type: 'apiKey', in: 'cookie', name: type === 'access' ? cookies.accessName : cookies.refreshName, description: `${what} in a cookie` }]
-      case 'query':
-        return [`${name}Query`, { type: 'apiKey', in: 'query', name: query.name, description: `${what} in the query string` }]
-      default:
-        return undefined // a JSON body member is no OpenAPI security scheme: the route's body schema shows it
+/** The scheme name and definition for a token type in a location, or undefined (JSON body). */
+function schemeOf (names: Names, type: 'access' | 'refresh', location: TokenLocation): [string, Scheme] | undefined {
+  const name = `${type}Token`
+  const what = `A JWT ${type} token`
+  switch (location) {
+    case 'headers': {
+      const bearer = names.header.toLowerCase() === 'authorization' && names.headerType.toLowerCase() === 'bearer'
+      const prefix = names.headerType === '' ? '' : `${names.headerType} `
+      return [name, bearer
+        ? { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `${what} in the Authorization header` }
+        : { type: 'apiKey', in: 'header', name: names.header, description: `${what}: send "${prefix}<token>" in ${names.header}` }]
     }
+    case 'cookies':
+      return [`${name}Cookie`, { type: 'apiKey', in: 'cookie', name: names.cookies[type], description: `${what} in a cookie` }]
+    case 'query':
+      return [`${name}Query`, { type: 'apiKey', in: 'query', name: names.query, description: `${what} in the query string` }]
+    default:
+      return undefined // a JSON body member is no OpenAPI security scheme: the route's body schema shows it
   }
 }
 
@@ -118,12 +137,10 @@ interface Doc {
 const OPERATIONS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace', 'query'])
 
 /** Turns the markers of a built document into security requirements, responses and schemes. */
-function secure (doc: Doc, config: Config): boolean {
+function secure (doc: Doc): boolean {
   if (doc === null || typeof doc !== 'object' || doc.paths === undefined) return false
   const v2 = typeof doc.swagger === 'string'
-  const schemeOf = schemesOf(config)
   const used = new Map<string, Scheme>()
-  const csrfMethods = new Set([...config.csrf.methods].map(m => m.toLowerCase()))
   const errorRef = v2 ? { $ref: '#/definitions/AuthxError' } : { $ref: '#/components/schemas/AuthxError' }
   let marked = false
 
@@ -138,13 +155,13 @@ function secure (doc: Doc, config: Config): boolean {
       for (const type of types) {
         for (const location of d.locations) {
           if (v2 && location === 'cookies') continue // Swagger 2.0 has no cookie scheme
-          const scheme = schemeOf(type, location)
+          const scheme = schemeOf(d.names, type, location)
           if (scheme === undefined) continue
           used.set(scheme[0], scheme[1])
           const requirement: Record<string, string[]> = { [scheme[0]]: [] }
-          if (location === 'cookies' && d.csrf && csrfMethods.has(method)) {
+          if (location === 'cookies' && d.csrf && d.names.csrfMethods.includes(method)) {
             const csrfName = `${type}Csrf`
-            used.set(csrfName, { type: 'apiKey', in: 'header', name: type === 'access' ? config.csrf.accessHeader : config.csrf.refreshHeader, description: `The ${type} CSRF value (the readable CSRF cookie), with a cookie token on unsafe methods` })
+            used.set(csrfName, { type: 'apiKey', in: 'header', name: d.names.csrfHeaders[type], description: `The ${type} CSRF value (the readable CSRF cookie), with a cookie token on unsafe methods` })
             requirement[csrfName] = []
           }
           security.push(requirement)
@@ -197,19 +214,50 @@ function toYaml (doc: unknown): string {
   return yamlModule === null || yamlModule === undefined ? JSON.stringify(doc, null, 2) : yamlModule.stringify(doc, { strict: false })
 }
 
-type SwaggerFn = ((opts?: { yaml?: boolean }) => unknown) & { [kSecured]?: true }
-const kSecured = Symbol('fastify-authx.openapi')
+type SwaggerFn = ((opts?: { yaml?: boolean }) => unknown) & { [kMarkers]?: Set<() => void> }
+const kMarkers = Symbol('fastify-authx.openapi')
+
+/** The instance that holds the `swagger` decorator (the one swagger was registered on, usually the root). */
+function swaggerOwner (fastify: FastifyInstance): { swagger: SwaggerFn } | undefined {
+  let owner: object | null = fastify
+  while (owner !== null && !Object.hasOwn(owner, 'swagger')) owner = Object.getPrototypeOf(owner)
+  return owner !== null && typeof (owner as { swagger?: unknown }).swagger === 'function' ? owner as { swagger: SwaggerFn } : undefined
+}
+
+/** Replaces the `swagger` decorator, once per document, by one that completes what it builds. */
+function completeDocuments (owner: { swagger: SwaggerFn }): Set<() => void> {
+  const installed = owner.swagger[kMarkers]
+  if (installed !== undefined) return installed
+  const original = owner.swagger
+  const markers = new Set<() => void>()
+  const secured = new WeakMap<object, boolean>()
+  const yaml = new WeakMap<object, string>()
+  const swagger: SwaggerFn = function (opts) {
+    for (const mark of markers) mark()
+    const doc = original({}) as Doc
+    if (doc === null || typeof doc !== 'object') return opts?.yaml === true ? original(opts) : doc
+    let marked = secured.get(doc)
+    if (marked === undefined) { marked = secure(doc); secured.set(doc, marked) }
+    if (opts?.yaml !== true) return doc
+    if (!marked) return original(opts)
+    let text = yaml.get(doc)
+    if (text === undefined) { text = toYaml(doc); yaml.set(doc, text) }
+    return text
+  }
+  swagger[kMarkers] = markers
+  owner.swagger = swagger
+  return markers
+}
 
 /**
  * Marks guarded routes while @fastify/swagger is registered, and completes the documents it builds,
- * whichever of the two plugins was registered first.
+ * whichever of the two plugins was registered first (and however many instances of this plugin).
  */
-export function addOpenapi (fastify: FastifyInstance, config: Config): void {
-  const present = (): boolean => typeof (fastify as unknown as { swagger?: unknown }).swagger === 'function'
+export function addOpenapi (fastify: FastifyInstance): void {
   // The routes swagger also keeps (the same objects): marked when the first document is built, once
   // every onRoute hook (the app's too) has run, so a marker never reaches the route Fastify runs.
   const routes: RouteOptions[] = []
-  fastify.addHook('onRoute', route => { if (present()) routes.push(route) })
+  fastify.addHook('onRoute', route => { if (swaggerOwner(fastify) !== undefined) routes.push(route) })
 
   const mark = (): void => {
     for (const route of routes.splice(0)) {
@@ -219,31 +267,10 @@ export function addOpenapi (fastify: FastifyInstance, config: Config): void {
       if (found.length > 0) route.schema = { ...schema, [MARK]: combine(found) } as RouteOptions['schema']
     }
   }
-
-  const wrap = (): void => {
-    // the decorator lives on the instance swagger was registered on (usually the root)
-    let owner: object | null = fastify
-    while (owner !== null && !Object.hasOwn(owner, 'swagger')) owner = Object.getPrototypeOf(owner)
-    if (owner === null) return
-    const original = (owner as { swagger: SwaggerFn }).swagger
-    if (typeof original !== 'function' || original[kSecured] === true) return
-    const secured = new WeakMap<object, boolean>()
-    const yaml = new WeakMap<object, string>()
-    const swagger: SwaggerFn = function (opts) {
-      mark()
-      const doc = original({}) as Doc
-      if (doc === null || typeof doc !== 'object') return opts?.yaml === true ? original(opts) : doc
-      let marked = secured.get(doc)
-      if (marked === undefined) { marked = secure(doc, config); secured.set(doc, marked) }
-      if (opts?.yaml !== true) return doc
-      if (!marked) return original(opts)
-      let text = yaml.get(doc)
-      if (text === undefined) { text = toYaml(doc); yaml.set(doc, text) }
-      return text
-    }
-    swagger[kSecured] = true
-    ;(owner as { swagger: SwaggerFn }).swagger = swagger
+  const attach = (): void => {
+    const owner = swaggerOwner(fastify)
+    if (owner !== undefined) completeDocuments(owner).add(mark)
   }
-  wrap()
-  fastify.addHook('onReady', async () => { wrap() })
+  attach()
+  fastify.addHook('onReady', async () => { attach() })
 }

@@ -92,14 +92,19 @@ t.test('runtime behaviour is unchanged: error bodies, statuses and headers match
   await plain.close(); await documented.close()
 })
 
-t.test('without swagger, route schemas are untouched', async t => {
-  const app = Fastify()
-  await app.register(authx, { secret: SECRET })
-  app.get('/p', { onRequest: app.requireAccess }, async request => ({ schema: request.routeOptions.schema ?? null }))
-  const res = await app.inject({ url: '/p', headers: bearer(app.createAccessToken('a')) })
-  t.same(res.json(), { schema: null })
-  await app.close()
-})
+for (const order of ['none', 'before'] as const) {
+  t.test(`the schema Fastify runs is untouched (swagger: ${order})`, async t => {
+    const app = Fastify()
+    if (order === 'before') await app.register(swagger, openapi)
+    await app.register(authx, { secret: SECRET })
+    app.get('/p', { onRequest: app.requireAccess }, async request => ({ schema: request.routeOptions.schema ?? null }))
+    await app.ready()
+    if (order === 'before') t.ok((app.swagger() as any).paths['/p'].get.security, 'the document was built')
+    const res = await app.inject({ url: '/p', headers: bearer(app.createAccessToken('a')) })
+    t.same(res.json(), { schema: null })
+    await app.close()
+  })
+}
 
 t.test('cookie and query locations: apiKey schemes with the configured names; CSRF on unsafe methods', async t => {
   const app = Fastify()
@@ -198,5 +203,25 @@ t.test('Swagger UI serves the secured document (it answered 500 when a scheme wa
   const yaml = await app.inject({ url: '/documentation/yaml' })
   t.equal(yaml.statusCode, 200)
   t.same(parseYaml(yaml.body).paths['/p'].get.security, [{ accessToken: [] }])
+  await app.close()
+})
+
+t.test('two instances of the plugin in sibling contexts: both documented, each with its own names', async t => {
+  const app = Fastify()
+  await app.register(swagger, openapi)
+  await app.register(async api => {
+    await api.register(authx, { secret: SECRET })
+    api.get('/users/me', { onRequest: api.requireAccess }, async () => 'ok')
+  })
+  await app.register(async partners => {
+    await partners.register(authx, { secret: SECRET, tokenLocation: ['query'], query: { name: 'partner_token' } })
+    partners.get('/partners/feed', { onRequest: partners.requireAccess }, async () => 'ok')
+  })
+  await app.ready()
+  const doc = app.swagger() as any
+  t.same(doc.paths['/users/me'].get.security, [{ accessToken: [] }])
+  t.same(doc.paths['/partners/feed'].get.security, [{ accessTokenQuery: [] }])
+  t.equal(doc.components.securitySchemes.accessTokenQuery.name, 'partner_token')
+  t.equal(doc.components.securitySchemes.accessToken.scheme, 'bearer')
   await app.close()
 })
