@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
-import authx, { TokenPairSchema, type AuthxOptions } from '../lib/index'
+import authx, { AuthErrorSchema, TokenPairSchema, type AuthxOptions } from '../lib/index'
 import { SECRET, bearer } from './helpers/app'
 
 // With @fastify/swagger registered (before or after the plugin), guarded routes are documented as
@@ -136,6 +136,7 @@ t.test("the app's transforms, schemes, own security and TypeBox schemas keep wor
   const Body = Type.Object({ name: Type.String({ minLength: 1 }) })
   app.post('/v1/things', { onRequest: app.requireAccess, schema: { body: Body, response: { 200: Type.Object({ name: Type.String() }) } } }, async request => ({ name: (request.body as { name: string }).name, extra: 'dropped by the serializer' }))
   app.get('/v1/own', { onRequest: app.requireAccess, schema: { security: [{ apiKey: [] }] } }, async () => 'ok')
+  app.get('/v1/documented', { onRequest: app.requireAccess, schema: { response: { 401: { description: 'Log in first', ...AuthErrorSchema } } } }, async () => 'ok')
   await app.ready()
   const doc = app.swagger() as any
   t.equal(doc['x-transformed'], true, 'transformObject ran')
@@ -145,6 +146,8 @@ t.test("the app's transforms, schemes, own security and TypeBox schemas keep wor
   t.ok(things.requestBody.content['application/json'].schema.properties.name, 'the TypeBox body is documented')
   t.same(doc.paths['/own'].get.security, [{ apiKey: [] }], "a route's own security wins")
   t.same(Object.keys(doc.components.securitySchemes).sort(), ['accessToken', 'apiKey'], "the app's own schemes are kept")
+  t.equal(doc.paths['/documented'].get.responses['401'].description, 'Log in first', "a route's own 401 is kept")
+  t.same(doc.paths['/documented'].get.security, [{ accessToken: [] }])
 
   const token = app.createAccessToken('a')
   const bad = await app.inject({ method: 'POST', url: '/v1/things', headers: bearer(token), payload: { name: '' } })
