@@ -5,7 +5,7 @@ import '@fastify/auth'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import authx, { AuthErrorSchema, errors, isAuthxError, RedisStore, TokenPairSchema } from '../lib/index'
+import authx, { AuthErrorSchema, errors, isAuthxError, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
 
 declare const handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 declare const loginHandler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
@@ -27,6 +27,34 @@ export async function asymmetric (): Promise<void> {
     previousPublicKeys: [process.env.JWT_OLD_PUBLIC_KEY!],
     decodeAlgorithms: ['ES256', 'RS256'],
     jwksRoute: '/.well-known/jwks.json'
+  })
+}
+
+export async function theClock (): Promise<void> {
+  const app = Fastify()
+  let at = Date.now()
+  await app.register(authx, { secret, now: () => at })
+  const token = app.createAccessToken('alice', { expiresIn: 60 })
+  at += 60_000
+  void token
+}
+
+export async function revocation (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret, rotation: true })
+  app.post('/logout', { onRequest: app.requireAccess }, async (request) => {
+    await app.authx.revokeFamily(request.tokenPayload)
+    return { ok: true }
+  })
+  app.delete('/admin/sessions/:fam', async (request, reply) => {
+    const { fam } = request.params as { fam: string }
+    try {
+      await app.authx.revokeFamily(fam)
+    } catch (err) {
+      if ((err as AuthxError).code === 'FST_AUTHX_UNKNOWN_FAMILY') return reply.code(404).send({ unknown: fam })
+      throw err
+    }
+    return { ok: true }
   })
 }
 

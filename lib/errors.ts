@@ -19,6 +19,7 @@ const table = {
   FST_AUTHX_REFRESH_TOKEN_REUSED: [401, 'The refresh token was already used; its session has been ended', 'Bearer error="invalid_token", error_description="The refresh token was already used"'],
   FST_AUTHX_INSUFFICIENT_SCOPE: [403, 'The token lacks the required scopes', 'Bearer error="insufficient_scope"'],
   FST_AUTHX_STORE_UNAVAILABLE: [503, 'Token checks are unavailable; try again later', undefined],
+  FST_AUTHX_UNKNOWN_FAMILY: [404, 'No such token family: it was never recorded, or it has expired', undefined],
   FST_AUTHX_BAD_OPTIONS: [500, 'fastify-authx: bad option %s', undefined],
   FST_AUTHX_SUBJECT_NOT_FOUND: [401, 'The subject of the token was not found', 'Bearer error="invalid_token", error_description="The subject was not found"'],
   FST_AUTHX_SUBJECT_LOAD_FAILED: [500, 'The subject of the token could not be loaded', undefined],

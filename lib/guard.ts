@@ -1,7 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authError, missingToken } from './errors'
-import { kRevocationSkipped } from './implicit-refresh'
 import { createLookup } from './locations'
 import { validateShape, type Config, type TokenLocation, type TokenType } from './options'
 import type { Revocation } from './revocation'
@@ -48,6 +47,12 @@ function accept (request: FastifyRequest, payload: VerifiedPayload, location: To
   request.tokenLocation = location
 }
 
+/** What an optional guard leaves on a request that carries no token. */
+function acceptNone (request: FastifyRequest): void {
+  request.tokenPayload = null as unknown as TokenPayload
+  request.tokenLocation = null
+}
+
 const JSON_AT_ON_REQUEST = 'No token found: the JSON body is not parsed yet at onRequest; run this guard at preValidation or preHandler to read tokens from it'
 
 /**
@@ -86,7 +91,7 @@ export function createGuardFactory (ctx: GuardContext) {
         if (token !== undefined) { location = where[i]; break }
       }
       if (location === undefined) {
-        if (optional) { request.tokenPayload = null as unknown as TokenPayload; request.tokenLocation = null; return undefined }
+        if (optional) { acceptNone(request); return undefined }
         throw missingToken(unreadJson ? JSON_AT_ON_REQUEST : undefined)
       }
       const payload = verify(token as string)
@@ -95,9 +100,7 @@ export function createGuardFactory (ctx: GuardContext) {
       if (fresh && payload.fresh !== true) throw authError('FST_AUTHX_FRESH_TOKEN_REQUIRED')
       if (csrfOn && location === 'cookies' && csrfMethods.has(request.method)) checkCsrf(request, payload, type)
       if (hasScopes !== undefined && !hasScopes(payload.scopes)) throw authError('FST_AUTHX_INSUFFICIENT_SCOPE', scopeChallenge)
-      if (!checkRevoked) {
-        (request as { [kRevocationSkipped]?: boolean })[kRevocationSkipped] = true
-      } else {
+      if (checkRevoked) {
         const pending = revocation.check(request, payload, type)
         const found = location
         if (pending !== undefined) return pending.then(() => { accept(request, payload, found) })
@@ -109,11 +112,20 @@ export function createGuardFactory (ctx: GuardContext) {
     /**
      * A hook in both styles: Fastify passes `done` (so a guard that needs no store round trip costs no
      * promise); called as `await guard(request, reply)` it returns a promise.
+     * An exempt method (CORS preflight) never reaches the handler without a token: the guard answers it
+     * itself, 204 with no body, unless the guard is optional (then it passes with no payload).
      */
-    return function authxGuard (request: FastifyRequest, _reply: FastifyReply, done?: (err?: Error) => void): Promise<void> | undefined {
+    return function authxGuard (request: FastifyRequest, reply: FastifyReply, done?: (err?: Error) => void): Promise<void> | undefined {
       if (exempt.has(request.method)) {
-        if (done === undefined) return RESOLVED
-        done()
+        if (optional) {
+          acceptNone(request)
+          if (done === undefined) return RESOLVED
+          done()
+        } else {
+          // Replied: Fastify runs nothing further for a request whose reply is sent (no `done` needed).
+          reply.code(204).send()
+          if (done === undefined) return RESOLVED
+        }
         return undefined
       }
       let pending: Promise<void> | undefined

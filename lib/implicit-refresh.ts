@@ -4,10 +4,7 @@ import type { Config, ImplicitRefreshConfig } from './options'
 import type { Revocation } from './revocation'
 import type { TokenOptions, VerifiedPayload } from './tokens'
 
-/** Set by a guard that skipped the revocation check (`checkRevoked: false`): the common path adds nothing. */
-export const kRevocationSkipped = Symbol('authx.revocationSkipped')
-
-type Request = FastifyRequest & { [kRevocationSkipped]?: boolean, cookies?: Record<string, string | undefined> }
+type Request = FastifyRequest & { cookies?: Record<string, string | undefined> }
 type Reply = FastifyReply & { [kAccessCookieTouched]?: boolean }
 
 export interface ImplicitRefreshContext {
@@ -15,7 +12,7 @@ export interface ImplicitRefreshContext {
   verify: (token: string) => VerifiedPayload
   revocation: Revocation
   carried: (payload: Record<string, any>) => TokenOptions
-  issue: (type: 'access', sub: string, options: TokenOptions) => { token: string }
+  issue: (type: 'access', sub: string, options: TokenOptions, at: number) => { token: string }
 }
 
 /**
@@ -23,12 +20,15 @@ export interface ImplicitRefreshContext {
  * expire gets a new access cookie and CSRF cookie (same subject, data, scopes, audience and family;
  * not fresh). Never on an error response, never over a cookie the handler set or cleared, never from a
  * token found elsewhere, expired, invalid or revoked, never on excluded routes or methods.
+ * Revocation is checked again right before the cookie is set, atomically with marking the token
+ * redeemed (a request can be in flight across a logout), and the new token is dated at that step.
  */
 export function createImplicitRefresh (ctx: ImplicitRefreshContext) {
   const { config, verify, revocation, carried, issue } = ctx
   const { deltaTime, routeInclude, routeExclude, methodInclude, methodExclude } = config.implicitRefresh
   const cookieName = config.cookies.accessName
-  const sub = config.identityClaim
+  const subjectClaim = config.identityClaim
+  const { now } = config
 
   function routeAllowed (request: FastifyRequest): boolean {
     if (methodExclude.has(request.method)) return false
@@ -40,39 +40,42 @@ export function createImplicitRefresh (ctx: ImplicitRefreshContext) {
     return routeInclude.size === 0 || named(routeInclude)
   }
 
-  /** The verified access-cookie payload of this request, or undefined when it must not be refreshed. */
-  async function cookiePayload (request: Request): Promise<Record<string, any> | undefined> {
-    let payload = request.tokenPayload as Record<string, any> | null
+  /** The verified access-cookie payload of this request, or undefined when it holds none to refresh from. */
+  function cookiePayload (request: Request): Record<string, any> | undefined {
+    const payload = request.tokenPayload as Record<string, any> | null
     if (payload !== null) {
       // A guard ran: reuse its verification, as long as it read the access cookie.
-      if (request.tokenLocation !== 'cookies' || payload.type !== 'access') return undefined
-      if (request[kRevocationSkipped] !== true) return payload
-    } else {
-      const token = request.cookies?.[cookieName]
-      if (typeof token !== 'string' || token === '') return undefined
-      try {
-        payload = verify(token)
-        if (payload.type !== 'access') return undefined
-      } catch {
-        return undefined
-      }
+      return request.tokenLocation === 'cookies' && payload.type === 'access' ? payload : undefined
     }
+    const token = request.cookies?.[cookieName]
+    if (typeof token !== 'string' || token === '') return undefined
     try {
-      await revocation.check(request, payload, 'access')
+      const verified = verify(token)
+      return verified.type === 'access' ? verified : undefined
     } catch {
       return undefined
     }
-    return payload
+  }
+
+  /** The redeem step (store and `isRevoked`), now: the time to date the new token, or undefined when refused. */
+  async function redeemed (request: Request, payload: Record<string, any>): Promise<number | undefined> {
+    try {
+      return await revocation.redeem(payload, request.log, false, request)
+    } catch {
+      return undefined // revoked, or the store failed: no new cookie (fail closed); the response itself stands
+    }
   }
 
   return async function implicitRefresh (request: Request, reply: Reply, body: unknown): Promise<unknown> {
     if (reply.statusCode >= 400 || reply[kAccessCookieTouched] === true || !routeAllowed(request)) return body
-    const payload = await cookiePayload(request)
+    const payload = cookiePayload(request)
     if (payload === undefined || typeof payload.exp !== 'number') return body
-    if (payload.exp - Date.now() / 1000 > deltaTime) return body
+    if (payload.exp - now() / 1000 > deltaTime) return body
+    const at = await redeemed(request, payload)
+    if (at === undefined) return body
     let token: string
     try {
-      token = issue('access', payload[sub], carried(payload)).token
+      token = issue('access', payload[subjectClaim], carried(payload), at).token
     } catch {
       return body // e.g. the family reached rotation.maxSessionAge: nothing to extend
     }

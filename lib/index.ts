@@ -17,7 +17,7 @@ import { createIssue, createVerify, registerJwt } from './tokens'
 import type { Authx, TokenPayload } from './types'
 import { emitAuthxWarning } from './warnings'
 
-const STORE_METHODS = ['status', 'revokeToken', 'revokeFamily', 'revokeSubject', 'consume', 'saveSession', 'touchSession', 'listSessions', 'familySubject'] as const
+const STORE_METHODS = ['status', 'revokeToken', 'revokeFamily', 'revokeSubject', 'redeem', 'recordFamily', 'saveSession', 'touchSession', 'listSessions', 'familySubject'] as const
 
 function checkStore (store: unknown): TokenStore {
   if (store === null || typeof store !== 'object' || STORE_METHODS.some(m => typeof (store as Record<string, unknown>)[m] !== 'function')) {
@@ -31,7 +31,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   validateShape(options)
   const config = normalise(options)
   const keys = loadKeys(options, msg => { fastify.log.warn(msg); emitAuthxWarning('FST_AUTHX_SHORT_SECRET', msg) })
-  const store = options.store === undefined ? new MemoryStore() : checkStore(options.store)
+  const store = options.store === undefined ? new MemoryStore({ now: config.now }) : checkStore(options.store)
   if (config.tokenLocation.includes('cookies') && !config.csrf.protect) {
     fastify.log.warn('fastify-authx: cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged')
     emitAuthxWarning('FST_AUTHX_CSRF_OFF')
@@ -48,7 +48,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   const issue = createIssue(config, keys, apis[0], parseDuration)
   const bounded = createBounded(config.storeTimeout)
   const revocation = createRevocation(config, store, bounded)
-  const sessions = createSessions(config, store, bounded, revocation, issue)
+  const sessions = createSessions(config, store, bounded, revocation, issue, fastify.log)
   const checkCsrf = createCheckCsrf(config)
   const parseCookie = (header: string): unknown => (fastify as unknown as { parseCookie: (h: string) => unknown }).parseCookie(header)
   const guard = describeGuards(createGuardFactory({ config, verify, checkCsrf, revocation, parseCookie }), config)
@@ -82,17 +82,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
       await revocation.revokeToken(payload, log)
     },
     async revokeFamily (fam) {
-      let sub: string | null
-      let family: string | undefined
-      if (typeof fam === 'string') {
-        family = fam
-        sub = await bounded(() => store.familySubject(fam), log)
-      } else {
-        family = fam?.fam
-        sub = (fam as Record<string, any>)?.[config.identityClaim] ?? null
-      }
-      if (typeof family !== 'string' || typeof sub !== 'string') return false
-      await revocation.revokeFamily(sub, family, log)
+      await sessions.revokeFamily(fam, log)
       return true
     },
     revokeAllSessions: async sub => { await revocation.revokeAllSessions(sub, log) },

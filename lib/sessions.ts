@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authError, errors } from './errors'
 import type { Config } from './options'
-import { familyOf, storeAnswer, type Bounded, type Revocation } from './revocation'
+import { familyOf, isLocalStore, logStoreFailure, type Bounded, type Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
 import { setClaim } from './claims'
 import { REGISTERED_CLAIMS, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
@@ -17,41 +17,67 @@ export interface SessionOptions extends Omit<TokenOptions, 'family'> {
   request?: FastifyRequest
 }
 
-type Issue = (type: 'access' | 'refresh', sub: string, options?: TokenOptions) => IssuedToken
+type Issue = (type: 'access' | 'refresh', sub: string, options?: TokenOptions, at?: number) => IssuedToken
 
 /**
  * Token pairs, sessions and rotation. A session is a token family (`fam`): every pair rotated from
  * a login's refresh token shares its family, so one revocation ends them all.
  */
-export function createSessions (config: Config, store: TokenStore, bounded: Bounded, revocation: Revocation, issue: Issue) {
-  const { identityClaim, rotation } = config
+export function createSessions (config: Config, store: TokenStore, bounded: Bounded, revocation: Revocation, issue: Issue, log: FastifyBaseLogger) {
+  const { identityClaim, rotation, now } = config
+  /** family records still being written, so that `revokeFamily(id)` on this instance waits for them */
+  const recording = new Map<string, Promise<void>>()
+  const local = isLocalStore(store)
 
-  function pair (sub: string, options: TokenOptions): { pair: TokenPair, refreshExp: number } {
-    const family = options.family ?? uuidv7()
-    const access = issue('access', sub, { ...options, family })
-    const refresh = issue('refresh', sub, { ...options, fresh: undefined, family })
+  /** A pair in `family` (a new one when not given), dated `at` (default now). */
+  function pair (sub: string, options: TokenOptions, at = now()): { pair: TokenPair, family: string, refreshExp: number } {
+    const family = options.family ?? uuidv7(at)
+    const access = issue('access', sub, { ...options, family }, at)
+    const refresh = issue('refresh', sub, { ...options, fresh: undefined, family }, at)
     const exp = refresh.payload.exp
     return {
       pair: { access_token: access.token, refresh_token: refresh.token, token_type: 'bearer' },
-      refreshExp: typeof exp === 'number' ? exp * 1000 : Date.now() + revocation.longestTtl * 1000
+      family,
+      refreshExp: typeof exp === 'number' ? exp * 1000 : at + revocation.longestTtl * 1000
     }
   }
 
-  /** The claims a rotated or refreshed token carries over: data, scopes, audience, family. */
+  /**
+   * `createTokenPair` is synchronous, so its family is recorded (`fam → sub`, for `revokeFamily(id)`) in
+   * the background; a failure is logged, and `revokeFamily` of that id then throws rather than pass quietly.
+   */
+  function recordFamily (sub: string, family: string): void {
+    if (local) {
+      // written before the call returns: nothing to wait for, and no timer
+      store.recordFamily(sub, family, revocation.longestTtl).catch(err => { logStoreFailure(err, log) })
+      return
+    }
+    const written = bounded(() => store.recordFamily(sub, family, revocation.longestTtl), log)
+      .catch(() => {})
+      .finally(() => { if (recording.get(family) === written) recording.delete(family) })
+    recording.set(family, written)
+  }
+
+  function createTokenPair (sub: string, options: TokenOptions = {}): TokenPair {
+    const made = pair(sub, options)
+    recordFamily(sub, made.family)
+    return made.pair
+  }
+
+  /** The claims a rotated or refreshed token carries over: data, scopes, audience, and the family rule of `familyOf`. */
   function carried (payload: Record<string, any>): TokenOptions {
     const data: Record<string, unknown> = {}
     for (const k of Object.keys(payload)) {
       if (!REGISTERED_CLAIMS.has(k) && k !== identityClaim) setClaim(data, k, payload[k])
     }
-    return { data, scopes: payload.scopes, audience: payload.aud, family: payload.fam, fresh: false }
+    return { data, scopes: payload.scopes, audience: payload.aud, family: familyOf(payload), fresh: false }
   }
 
   async function createSession (sub: string, options: SessionOptions, log: FastifyBaseLogger): Promise<TokenPair> {
     const { request, ...tokenOptions } = options
-    const family = uuidv7()
-    const made = pair(sub, { ...tokenOptions, family })
-    const now = Date.now()
-    const record: SessionRecord = { fam: family, createdAt: now, lastUsedAt: now, expiresAt: made.refreshExp }
+    const at = now()
+    const made = pair(sub, { ...tokenOptions, family: uuidv7(at) }, at)
+    const record: SessionRecord = { fam: made.family, createdAt: at, lastUsedAt: at, expiresAt: made.refreshExp }
     const agent = request?.headers['user-agent']
     if (typeof agent === 'string') record.userAgent = agent.slice(0, 512)
     if (request !== undefined) record.ip = request.ip
@@ -59,30 +85,48 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
     return made.pair
   }
 
+  /**
+   * Redeems the refresh token (marked used and re-checked against every revocation in one atomic store
+   * step), then mints the new pair dated at that step: a revocation that lands afterwards covers it.
+   */
   async function rotateRefreshToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<TokenPair> {
     if (rotation === false) throw new errors.FST_AUTHX_ROTATION_OFF()
     if (payload === null || typeof payload !== 'object' || payload.type !== 'refresh') throw authError('FST_AUTHX_REFRESH_TOKEN_REQUIRED')
     const sub: string = payload[identityClaim]
-    const ref = { sub, jti: payload.jti as string, fam: payload.fam as string | undefined }
-    const now = Date.now()
-    const first = await bounded(() => store.consume(ref, now, revocation.ttlOf(payload)), log)
-    if (typeof first !== 'number' || !Number.isFinite(first) || first < 0) throw storeAnswer(log)
-    if (first !== 0 && revocation.isReuse(first)) {
-      // Lost the race to another request (or instance), outside the grace window: this is reuse.
-      await revocation.revokeFamily(sub, familyOf(payload), log)
-      throw authError('FST_AUTHX_REFRESH_TOKEN_REUSED')
-    }
-    // A refresh token made outside a pair has no family: the pairs rotated from it are named after it,
-    // so that reuse of it still ends them.
-    const made = pair(sub, { ...carried(payload), family: familyOf(payload) })
-    if (ref.fam !== undefined) await bounded(() => store.touchSession(sub, ref.fam as string, now, made.refreshExp), log)
+    const at = await revocation.redeem(payload, log, true)
+    const made = pair(sub, carried(payload), at)
+    if (typeof payload.fam === 'string') await bounded(() => store.touchSession(sub, payload.fam, at, made.refreshExp), log)
     return made.pair
   }
 
+  /**
+   * `revokeFamily(id)` or `revokeFamily(payload)`: a payload names its family by the rule reuse detection
+   * uses (`familyOf`); an id must be one the store knows (`fam → sub`), or this throws.
+   */
+  async function revokeFamily (target: string | Record<string, any>, log: FastifyBaseLogger): Promise<void> {
+    let sub: unknown
+    let family: string
+    if (typeof target === 'string') {
+      family = target
+      await recording.get(family)
+      sub = await bounded(() => store.familySubject(family), log)
+      if (typeof sub !== 'string') throw authError('FST_AUTHX_UNKNOWN_FAMILY')
+    } else {
+      if (target === null || typeof target !== 'object' || typeof target[identityClaim] !== 'string' ||
+        (typeof target.fam !== 'string' && typeof target.jti !== 'string')) {
+        throw new TypeError('fastify-authx: revokeFamily needs a family id, a verified payload, or { sub, fam }')
+      }
+      family = familyOf(target)
+      sub = target[identityClaim]
+    }
+    await revocation.revokeFamily(sub as string, family, log)
+  }
+
   return {
-    createTokenPair: (sub: string, options: TokenOptions = {}) => pair(sub, options).pair,
+    createTokenPair,
     createSession,
     rotateRefreshToken,
+    revokeFamily,
     carried,
     listSessions: async (sub: string, log: FastifyBaseLogger) => await bounded(() => store.listSessions(sub), log)
   }

@@ -44,7 +44,7 @@ const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padSt
  * `revokeAllSessions` revoke exactly the tokens issued before it (iat has only 1 s resolution)
  * and `rotation.maxSessionAge` date a family without a store lookup.
  */
-export function uuidv7 (now = Date.now()): string {
+export function uuidv7 (now: number): string {
   if (poolOffset + 10 > pool.length) { randomFillSync(pool); poolOffset = 0 }
   const r = poolOffset
   poolOffset += 10
@@ -90,7 +90,9 @@ export async function registerJwt (fastify: FastifyInstance, keys: KeySet, confi
         verify: {
           algorithms: vk.algorithms,
           complete: true,
-          clockTolerance: config.leeway * 1000,
+          // exp and nbf are checked by createVerify against config.now: fast-jwt's clock is fixed per verifier.
+          ignoreExpiration: true,
+          ignoreNotBefore: true,
           ...(config.decodeIssuer === undefined ? {} : { allowedIss: config.decodeIssuer }),
           ...(config.decodeAudience === undefined ? {} : { allowedAud: config.decodeAudience }),
           ...(requiredClaims.length === 0 ? {} : { requiredClaims })
@@ -119,8 +121,9 @@ const isText = (v: unknown) => typeof v === 'string' && v.length > 0
  * Returns the verified claims as a plain copy; throws only `AuthxError`s.
  */
 export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (token: string) => VerifiedPayload {
-  const { identityClaim, lifetimes, maxTokenLength } = config
-  const cache = config.verifyCache > 0 ? new VerifyCache(config.verifyCache, config.leeway) : undefined
+  const { identityClaim, lifetimes, maxTokenLength, now } = config
+  const leewayMs = config.leeway * 1000
+  const cache = config.verifyCache > 0 ? new VerifyCache(config.verifyCache, config.leeway, now) : undefined
   const byKid = new Map<string, JwtApi>()
   keys.verifyKeys.forEach((k, i) => { if (k.kid !== undefined) byKid.set(k.kid, apis[i]) })
   const single = apis.length === 1 ? apis[0] : undefined
@@ -163,11 +166,17 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (to
       throw (err as AuthxError)?.code?.startsWith('FST_AUTHX_') === true ? err : mapError(err)
     }
     if (p === null || typeof p !== 'object' || Array.isArray(p)) throw invalid()
+    // RFC 7519 §4.1.4-5, with leeway: valid from nbf, expired from exp on.
+    const { exp, nbf } = p
+    if ((exp !== undefined && !isNumber(exp)) || (nbf !== undefined && !isNumber(nbf))) throw invalid()
+    const t = now()
+    if (nbf !== undefined && t < (nbf as number) * 1000 - leewayMs) throw invalid()
+    if (exp !== undefined && t >= (exp as number) * 1000 + leewayMs) throw authError('FST_AUTHX_TOKEN_EXPIRED')
     const type = p.type
     if (type !== 'access' && type !== 'refresh') throw invalid()
     if (!isText(p[identityClaim]) || !isText(p.jti)) throw invalid()
-    if (p.exp === undefined ? lifetimes[type] !== false : !isNumber(p.exp)) throw invalid()
-    if ((p.iat !== undefined && !isNumber(p.iat)) || (p.nbf !== undefined && !isNumber(p.nbf))) throw invalid()
+    if (exp === undefined && lifetimes[type] !== false) throw invalid()
+    if (p.iat !== undefined && !isNumber(p.iat)) throw invalid()
     if (p.scopes !== undefined && (!Array.isArray(p.scopes) || !p.scopes.every(s => typeof s === 'string'))) throw invalid()
     if ((p.fam !== undefined && !isText(p.fam)) || (p.csrf !== undefined && !isText(p.csrf))) throw invalid()
     // Each payload is a fresh JSON.parse result: the caller may keep it, unless the cache does.
@@ -180,9 +189,17 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (to
 /** Verified claims: `type` is known to be one of the two. */
 export type VerifiedPayload = Record<string, any> & { type: TokenType }
 
-/** The issue time in ms of a verified payload. */
+/**
+ * The issue time in ms of a verified payload, as cut-offs compare it: the jti's UUIDv7 time when it falls
+ * within the `iat` second (tokens this plugin issued), else the earliest the claims allow (the start of the
+ * `iat` second, or 0), so that a token of uncertain age is covered by every cut-off that might cover it.
+ */
 export function issuedAt (payload: Record<string, any>): number {
-  return uuidv7Time(payload.jti) ?? (typeof payload.iat === 'number' ? payload.iat * 1000 : 0)
+  const fromJti = uuidv7Time(payload.jti)
+  const iat = typeof payload.iat === 'number' ? payload.iat * 1000 : undefined
+  if (fromJti === undefined) return iat ?? 0
+  if (iat === undefined || (fromJti >= iat && fromJti < iat + 1000)) return fromJti
+  return Math.min(fromJti, iat)
 }
 
 export interface IssuedToken { token: string, payload: Record<string, any> }
@@ -190,13 +207,15 @@ export interface IssuedToken { token: string, payload: Record<string, any> }
 /** Builds the token factory once; `issue` computes every claim and signs with the current key. */
 export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLifetime: (v: number | string, path: string) => number) {
   const { identityClaim, encodeNbf, issuer, audience, lifetimes } = config
+  const clock = config.now
   const csrfOn = config.csrf.protect && config.tokenLocation.includes('cookies')
   const maxSessionAge = config.rotation === false ? 0 : config.rotation.maxSessionAge
 
-  return function issue (type: TokenType, sub: string, options: TokenOptions = {}): IssuedToken {
+  /** `at`: the issue time in ms, for tokens minted after a redeem (see Revocation.redeem); default now. */
+  return function issue (type: TokenType, sub: string, options: TokenOptions = {}, at?: number): IssuedToken {
     if (keys.signingKey === undefined) throw new errors.FST_AUTHX_VERIFY_ONLY()
     if (typeof sub !== 'string' || sub.length === 0) throw badArgument('the subject must be a non-empty string')
-    const now = Date.now()
+    const now = at ?? clock()
     const iat = Math.floor(now / 1000)
     const life = options.expiresIn === undefined
       ? lifetimes[type]

@@ -11,17 +11,19 @@ export class VerifyCache {
   readonly #entries = new Map<string, Record<string, any>>()
   readonly #size: number
   readonly #leewayMs: number
+  readonly #now: () => number
 
-  constructor (size: number, leewaySeconds: number) {
+  constructor (size: number, leewaySeconds: number, now: () => number) {
     this.#size = size
     this.#leewayMs = leewaySeconds * 1000
+    this.#now = now
   }
 
   /** A private copy of the cached claims; undefined on a miss; 'expired' once `exp` (plus leeway) is past. */
   get (token: string): Record<string, any> | 'expired' | undefined {
     const claims = this.#entries.get(token)
     if (claims === undefined) return undefined
-    if (typeof claims.exp === 'number' && Date.now() >= claims.exp * 1000 + this.#leewayMs) {
+    if (typeof claims.exp === 'number' && this.#now() >= claims.exp * 1000 + this.#leewayMs) {
       this.#entries.delete(token)
       return 'expired'
     }

@@ -20,6 +20,7 @@ const expected: Record<string, [number, string | undefined]> = {
   FST_AUTHX_REFRESH_TOKEN_REUSED: [401, 'Bearer error="invalid_token", error_description="The refresh token was already used"'],
   FST_AUTHX_INSUFFICIENT_SCOPE: [403, 'Bearer error="insufficient_scope"'],
   FST_AUTHX_STORE_UNAVAILABLE: [503, undefined],
+  FST_AUTHX_UNKNOWN_FAMILY: [404, undefined],
   FST_AUTHX_SUBJECT_NOT_FOUND: [401, 'Bearer error="invalid_token", error_description="The subject was not found"']
 }
 

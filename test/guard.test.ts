@@ -202,18 +202,39 @@ t.test('guards work at onRequest, preValidation, preHandler and app-wide', async
   await app.close()
 })
 
-t.test('exemptMethods let CORS preflights through', async t => {
+t.test('exemptMethods: the guard answers them itself (204), the handler never runs without a token', async t => {
+  let ran = 0
+  const handler = async (): Promise<string> => { ran++; return 'ok' }
   const app = Fastify()
   await app.register(authx, { secret: SECRET })
-  app.route({ method: ['OPTIONS', 'GET', 'HEAD'], url: '/x', onRequest: app.requireAccess, handler: async () => 'ok' })
-  t.equal((await app.inject({ method: 'OPTIONS', url: '/x' })).statusCode, 200, 'OPTIONS is exempt by default')
+  app.all('/x', { onRequest: app.requireAccess }, handler)
+  app.all('/pre', { preHandler: app.authx.guard({ type: 'any' }) }, handler)
+  app.all('/feed', { onRequest: app.authx.guard({ optional: true }) }, async request => ({ payload: request.tokenPayload }))
+  for (const url of ['/x', '/pre']) {
+    const res = await app.inject({ method: 'OPTIONS', url })
+    t.equal(res.statusCode, 204, `${url}: OPTIONS is exempt by default and answered 204`)
+    t.equal(res.body, '', `${url}: with no body`)
+  }
+  const token = app.createAccessToken('alice')
+  t.equal((await app.inject({ method: 'OPTIONS', url: '/x', headers: bearer(token) })).statusCode, 204, 'with a token too: the guard does not verify it')
+  t.equal(ran, 0, 'the handler never ran for an exempt method')
   t.equal((await app.inject({ method: 'GET', url: '/x' })).statusCode, 401)
+  t.equal((await app.inject({ method: 'GET', url: '/x', headers: bearer(token) })).statusCode, 200)
+  t.equal(ran, 1)
+  const feed = await app.inject({ method: 'OPTIONS', url: '/feed', headers: bearer(token) })
+  t.equal(feed.statusCode, 200, 'an optional guard lets an exempt method through')
+  t.strictSame(feed.json(), { payload: null }, 'with no identity, even with a valid token')
+  t.equal(await new Promise(resolve => {
+    app.authx.guard()({ method: 'OPTIONS' } as any, { code () { return this }, send () { resolve('sent') } } as any)
+  }), 'sent', 'called directly, the guard answers too')
   await app.close()
+
   const custom = Fastify()
   await custom.register(authx, { secret: SECRET, exemptMethods: ['head'] })
-  custom.route({ method: ['OPTIONS', 'HEAD'], url: '/x', onRequest: custom.requireAccess, handler: async () => 'ok' })
+  custom.route({ method: ['OPTIONS', 'HEAD'], url: '/x', onRequest: custom.requireAccess, handler })
   t.equal((await custom.inject({ method: 'OPTIONS', url: '/x' })).statusCode, 401, 'OPTIONS guarded when not listed')
-  t.equal((await custom.inject({ method: 'HEAD', url: '/x' })).statusCode, 200, 'HEAD exempt when listed (case-insensitive)')
+  t.equal((await custom.inject({ method: 'HEAD', url: '/x' })).statusCode, 204, 'HEAD exempt when listed (case-insensitive)')
+  t.equal(ran, 1, 'and the handler still never ran unauthenticated')
   await custom.close()
 })
 

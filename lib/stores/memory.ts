@@ -7,31 +7,46 @@ const SWEEP_STEP = 4
 const ALL_CLEAR: TokenStatus = Object.freeze({ revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: 0 })
 const ALL_CLEAR_PROMISE = Promise.resolve(ALL_CLEAR)
 
+export interface MemoryStoreOptions {
+  /** The clock entries expire by: milliseconds since the epoch (default `Date.now`). The plugin's default store uses its `now` option. */
+  now?: () => number
+}
+
 /**
  * The in-process store, the default: for one app instance (use RedisStore for several).
  *
- * Bounded: every entry lives until the token or session it names would expire, and each write sweeps a
- * few entries (no timer, nothing keeps the process alive). Compact: an entry is one Map entry
- * (key → expiry), about 120 bytes for a revoked jti (bench/store-memory.js).
+ * Bounded: every entry lives until the token or session it names would expire, and each call sweeps a
+ * few entries, reads included (no timer, nothing keeps the process alive). Compact: an entry is one Map
+ * entry (key → expiry), about 120 bytes for a revoked jti (bench/store-memory.js).
  * `status()` may return a shared frozen object: read it, never mutate it.
  */
 export class MemoryStore implements TokenStore {
+  readonly #now: () => number
   readonly #revoked = new ExpiringSet()
   readonly #families = new ExpiringSet()
   readonly #cutoffs = new ExpiringMap<number>()
   readonly #used = new ExpiringMap<number>()
+  /** sub → its latest redeem time: a later cut-off covers what was minted then */
+  readonly #redeemed = new ExpiringMap<number>()
   readonly #familySubjects = new ExpiringMap<string>()
   /** sub → fam → record (our own copies) */
   readonly #sessions = new Map<string, Map<string, SessionRecord>>()
   readonly #sessionSweep = new Cursor(this.#sessions, (sub, records, now) => this.#prune(sub, records, now))
-  readonly #expiring = [this.#revoked, this.#families, this.#cutoffs, this.#used, this.#familySubjects]
+  readonly #expiring = [this.#revoked, this.#families, this.#cutoffs, this.#used, this.#redeemed, this.#familySubjects]
+  /** which kind of entry the next read sweeps: reads sweep one kind each, writes every kind */
+  #readSweep = 0
+
+  constructor (options: MemoryStoreOptions = {}) {
+    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('MemoryStore: now must be a function')
+    this.#now = options.now ?? Date.now
+  }
 
   /** Entries held, including expired ones not swept yet: for tests and monitoring. */
   get size (): number {
     let sessions = 0
     for (const records of this.#sessions.values()) sessions += records.size
     return this.#revoked.size + this.#families.size + this.#cutoffs.size + this.#used.size +
-      this.#familySubjects.size + sessions
+      this.#redeemed.size + this.#familySubjects.size + sessions
   }
 
   /**
@@ -46,7 +61,16 @@ export class MemoryStore implements TokenStore {
 
   /** `status()` without the promise: the plugin calls it directly, so a guard needs no await for it. */
   statusNow (ref: TokenRef): TokenStatus {
-    const now = Date.now()
+    const now = this.#now()
+    // Reads sweep too (one kind per call, a few entries): memory stays bounded while traffic only reads.
+    const kind = this.#readSweep
+    if (kind < this.#expiring.length) this.#expiring[kind].sweep(now)
+    else this.#sessionSweep.step(now)
+    this.#readSweep = kind === this.#expiring.length ? 0 : kind + 1
+    return this.#status(ref, now)
+  }
+
+  #status (ref: TokenRef, now: number): TokenStatus {
     const key = keyOf(ref.sub, ref.jti)
     const revoked = this.#revoked.has(key, now)
     const familyRevoked = ref.fam !== undefined && this.#families.has(keyOf(ref.sub, ref.fam), now)
@@ -68,22 +92,27 @@ export class MemoryStore implements TokenStore {
     if (records !== undefined && records.delete(fam) && records.size === 0) this.#sessions.delete(sub)
   }
 
-  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void> {
+  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const now = this.#write()
-    const old = this.#cutoffs.get(sub, now) ?? 0
-    this.#cutoffs.set(sub, Math.max(old, beforeMs), now + ttlSeconds * 1000)
+    const before = Math.max(beforeMs, this.#cutoffs.get(sub, now) ?? 0, this.#redeemed.get(sub, now) ?? 0)
+    this.#cutoffs.set(sub, before, now + ttlSeconds * 1000)
     this.#sessions.delete(sub)
+    return before
   }
 
-  async consume (ref: TokenRef, atMs: number, ttlSeconds: number): Promise<number> {
+  async redeem (ref: TokenRef, atMs: number, ttlSeconds: number, familyTtlSeconds: number): Promise<TokenStatus> {
     const now = this.#write()
-    const until = now + ttlSeconds * 1000
-    if (ref.fam !== undefined) this.#familySubjects.set(ref.fam, ref.sub, until)
-    const key = keyOf(ref.sub, ref.jti)
-    const first = this.#used.get(key, now)
-    if (first !== undefined) return first
-    this.#used.set(key, atMs, until)
-    return 0
+    const status = this.#status(ref, now)
+    const familyUntil = now + familyTtlSeconds * 1000
+    if (status.consumedAt === 0) this.#used.set(keyOf(ref.sub, ref.jti), atMs, now + ttlSeconds * 1000)
+    this.#redeemed.set(ref.sub, Math.max(atMs, this.#redeemed.get(ref.sub, now) ?? 0), familyUntil)
+    if (ref.fam !== undefined) this.#familySubjects.set(ref.fam, ref.sub, familyUntil)
+    return status
+  }
+
+  async recordFamily (sub: string, fam: string, ttlSeconds: number): Promise<void> {
+    const now = this.#write()
+    this.#familySubjects.set(fam, sub, now + ttlSeconds * 1000)
   }
 
   /** A revoked family's session is not recorded again: a session that ended stays ended. */
@@ -108,17 +137,17 @@ export class MemoryStore implements TokenStore {
   async listSessions (sub: string): Promise<SessionRecord[]> {
     const records = this.#sessions.get(sub)
     if (records === undefined) return []
-    this.#prune(sub, records, Date.now())
+    this.#prune(sub, records, this.#now())
     return Array.from(records.values(), copySession).sort((a, b) => a.createdAt - b.createdAt)
   }
 
   async familySubject (fam: string): Promise<string | null> {
-    return this.#familySubjects.get(fam, Date.now()) ?? null
+    return this.#familySubjects.get(fam, this.#now()) ?? null
   }
 
   /** Every write sweeps a few entries of every kind: amortised, and nothing grows while writes go on. */
   #write (): number {
-    const now = Date.now()
+    const now = this.#now()
     for (const entries of this.#expiring) entries.sweep(now)
     this.#sessionSweep.step(now)
     return now
@@ -146,7 +175,7 @@ class ExpiringSet {
     return expiresAt !== undefined && expiresAt > now
   }
 
-  /** Keeps `key` until `expiresAt`, or longer if it already lives longer. */
+  /** Keeps `key` until `expiresAt`, or longer if it already lives longer: an entry's life is never shortened. */
   add (key: string, expiresAt: number): void {
     const old = this.expiries.get(key)
     if (old === undefined || old < expiresAt) this.expiries.set(flat(key), expiresAt)

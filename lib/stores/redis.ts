@@ -17,6 +17,8 @@ export interface RedisClient {
 export type RedisStoreOptions = ({ client: RedisClient, url?: undefined } | { url: string, client?: undefined }) & {
   /** prepended to every key; default 'authx:' */
   prefix?: string
+  /** the clock sessions expire by: milliseconds since the epoch (default `Date.now`); give it the plugin's `now` */
+  now?: () => number
 }
 
 /** The answer for a token Redis knows nothing about: shared and frozen, so read it, never mutate it. */
@@ -48,22 +50,35 @@ const SCRIPTS = {
     numberOfKeys: 2,
     lua: PUT + "put(KEYS[1], '1', tonumber(ARGV[2]))\nredis.call('HDEL', KEYS[2], ARGV[1])"
   },
-  // KEYS: cut-off, sessions. ARGV: cut-off ms, ttl ms. Keeps the later cut-off.
+  // KEYS: cut-off, sessions, latest redeem. ARGV: cut-off ms, ttl ms. Keeps the latest of the three times and returns it.
   authxRevokeSubject: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: PUT + `local before = ARGV[1]
-local old = redis.call('GET', KEYS[1])
-if old and tonumber(old) > tonumber(before) then before = old end
+for _, key in ipairs({ KEYS[1], KEYS[3] }) do
+  local t = redis.call('GET', key)
+  if t and tonumber(t) > tonumber(before) then before = t end
+end
 put(KEYS[1], before, tonumber(ARGV[2]))
-redis.call('DEL', KEYS[2])`
+redis.call('DEL', KEYS[2])
+return before`
   },
-  // KEYS: used mark. ARGV: at ms, ttl ms. Returns the first mark, or nil when this call made it.
-  authxConsume: {
-    numberOfKeys: 1,
-    lua: `local first = redis.call('GET', KEYS[1])
-if first then return first end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false`
+  // KEYS: revoked jti, used mark, cut-off, family tombstone, latest redeem. ARGV: at ms, ttl ms, family ttl ms,
+  // '1' when the token has a family. Returns the status before the call: revoked, family revoked, cut-off, first use.
+  authxRedeem: {
+    numberOfKeys: 5,
+    lua: PUT + `local revoked = redis.call('EXISTS', KEYS[1])
+local familyRevoked = 0
+if ARGV[4] == '1' then familyRevoked = redis.call('EXISTS', KEYS[4]) end
+local cutoff = redis.call('GET', KEYS[3]) or '0'
+local first = redis.call('GET', KEYS[2])
+if not first then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  first = '0'
+end
+local last = redis.call('GET', KEYS[5])
+if not last or tonumber(last) < tonumber(ARGV[1]) then last = ARGV[1] end
+put(KEYS[5], last, tonumber(ARGV[3]))
+return { revoked, familyRevoked, cutoff, first }`
   },
   // KEYS: sessions, family tombstone. ARGV: fam, record JSON, ms it has left.
   authxSaveSession: {
@@ -107,8 +122,9 @@ return live`
 interface Scripts {
   authxPut (key: string, value: string, ttlMs: number): Promise<null>
   authxRevokeFamily (tombstone: string, sessions: string, fam: string, ttlMs: number): Promise<null>
-  authxRevokeSubject (cutoff: string, sessions: string, beforeMs: number, ttlMs: number): Promise<null>
-  authxConsume (used: string, atMs: number, ttlMs: number): Promise<string | null>
+  authxRevokeSubject (cutoff: string, sessions: string, redeemed: string, beforeMs: number, ttlMs: number): Promise<string>
+  authxRedeem (jti: string, used: string, cutoff: string, family: string, redeemed: string,
+    atMs: number, ttlMs: number, familyTtlMs: number, hasFamily: '0' | '1'): Promise<[number, number, string, string]>
   authxSaveSession (sessions: string, tombstone: string, fam: string, json: string, msLeft: number): Promise<number>
   authxTouchSession (sessions: string, fam: string, lastUsedAt: number, expiresAt: number, now: number): Promise<number>
   authxListSessions (sessions: string, now: number): Promise<string[]>
@@ -120,8 +136,8 @@ interface Scripts {
  *
  * Keys about a subject carry it (encoded) as a hash tag, so each call touches one Cluster slot:
  *   `${prefix}{sub}:jti:<jti>`   revoked token        `${prefix}{sub}:fam:<fam>`  revoked family
- *   `${prefix}{sub}:used:<jti>`  consumption mark     `${prefix}{sub}:all`        revokeSubject cut-off
- *   `${prefix}{sub}:sessions`    hash fam → record JSON
+ *   `${prefix}{sub}:used:<jti>`  redeem (use) mark    `${prefix}{sub}:all`        revokeSubject cut-off
+ *   `${prefix}{sub}:sessions`    hash fam → record JSON `${prefix}{sub}:redeemed` latest redeem time
  *   `${prefix}family:<fam>`      the family's (encoded) subject, read only outside the guarded path
  * Every key has a TTL: until the token or session it names would expire.
  * Redis errors reject; the plugin bounds calls with its own timeout and fails closed.
@@ -130,6 +146,7 @@ export class RedisStore implements TokenStore {
   readonly #client: RedisClient & Scripts
   readonly #ownsClient: boolean
   readonly #prefix: string
+  readonly #now: () => number
 
   constructor (options: RedisStoreOptions) {
     if (options.client !== undefined && options.url !== undefined) throw badArgument('RedisStore takes { client } or { url }, not both')
@@ -138,6 +155,8 @@ export class RedisStore implements TokenStore {
     else throw badArgument('RedisStore needs { client } (an ioredis Redis or Cluster) or { url }')
     this.#ownsClient = options.client === undefined
     this.#prefix = options.prefix ?? 'authx:'
+    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('RedisStore: now must be a function')
+    this.#now = options.now ?? Date.now
   }
 
   /** One round trip (MGET of one subject's keys), on every guarded request. */
@@ -164,25 +183,31 @@ export class RedisStore implements TokenStore {
     await this.#client.authxRevokeFamily(base + 'fam:' + fam, base + 'sessions', fam, ms(ttlSeconds))
   }
 
-  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void> {
+  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const base = this.#subject(sub)
-    await this.#client.authxRevokeSubject(base + 'all', base + 'sessions', beforeMs, ms(ttlSeconds))
+    return Number(await this.#client.authxRevokeSubject(base + 'all', base + 'sessions', base + 'redeemed', beforeMs, ms(ttlSeconds)))
   }
 
-  /** The used mark is the atomic step (one slot); the family → subject index is another slot, written alongside. */
-  async consume (ref: TokenRef, atMs: number, ttlSeconds: number): Promise<number> {
-    const ttl = ms(ttlSeconds)
-    const [first] = await Promise.all([
-      this.#client.authxConsume(this.#subject(ref.sub) + 'used:' + ref.jti, atMs, ttl),
-      ref.fam === undefined ? null : this.#client.authxPut(this.#family(ref.fam), encodeSubject(ref.sub), ttl)
+  /** The check and the mark are one script in the subject's slot; the family → subject index is another slot, written alongside. */
+  async redeem (ref: TokenRef, atMs: number, ttlSeconds: number, familyTtlSeconds: number): Promise<TokenStatus> {
+    const base = this.#subject(ref.sub)
+    const familyTtl = ms(familyTtlSeconds)
+    const [[revoked, familyRevoked, cutoff, first]] = await Promise.all([
+      this.#client.authxRedeem(base + 'jti:' + ref.jti, base + 'used:' + ref.jti, base + 'all', base + 'fam:' + (ref.fam ?? ''), base + 'redeemed',
+        atMs, ms(ttlSeconds), familyTtl, ref.fam === undefined ? '0' : '1'),
+      ref.fam === undefined ? null : this.#client.authxPut(this.#family(ref.fam), encodeSubject(ref.sub), familyTtl)
     ])
-    return first === null ? 0 : Number(first)
+    return { revoked: revoked === 1, familyRevoked: familyRevoked === 1, revokedBefore: Number(cutoff), consumedAt: Number(first) }
+  }
+
+  async recordFamily (sub: string, fam: string, ttlSeconds: number): Promise<void> {
+    await this.#client.authxPut(this.#family(fam), encodeSubject(sub), ms(ttlSeconds))
   }
 
   /** A revoked family's session is not recorded again: a session that ended stays ended. */
   async saveSession (sub: string, record: SessionRecord): Promise<void> {
     const base = this.#subject(sub)
-    const left = record.expiresAt - Date.now()
+    const left = record.expiresAt - this.#now()
     await Promise.all([
       this.#client.authxSaveSession(base + 'sessions', base + 'fam:' + record.fam, record.fam, JSON.stringify(record), left),
       this.#client.authxPut(this.#family(record.fam), encodeSubject(sub), Math.max(1, left))
@@ -190,13 +215,13 @@ export class RedisStore implements TokenStore {
   }
 
   async touchSession (sub: string, fam: string, lastUsedAt: number, expiresAt: number): Promise<void> {
-    const now = Date.now()
+    const now = this.#now()
     const touched = await this.#client.authxTouchSession(this.#subject(sub) + 'sessions', fam, lastUsedAt, expiresAt, now)
     if (touched === 1) await this.#client.authxPut(this.#family(fam), encodeSubject(sub), Math.max(1, expiresAt - now))
   }
 
   async listSessions (sub: string): Promise<SessionRecord[]> {
-    const live = await this.#client.authxListSessions(this.#subject(sub) + 'sessions', Date.now())
+    const live = await this.#client.authxListSessions(this.#subject(sub) + 'sessions', this.#now())
     return live.map(json => JSON.parse(json) as SessionRecord).sort((a, b) => a.createdAt - b.createdAt)
   }
 

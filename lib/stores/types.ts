@@ -26,7 +26,7 @@ export interface TokenStatus {
   familyRevoked: boolean
   /** `revokeSubject` cut-off for the subject: tokens issued at or before it are revoked; 0 when none */
   revokedBefore: number
-  /** when `consume` first marked this (refresh) token used; 0 when never */
+  /** when `redeem` first marked this token used (something was minted from it); 0 when never */
   consumedAt: number
 }
 
@@ -48,21 +48,30 @@ export interface TokenStore {
   revokeToken (ref: TokenRef, ttlSeconds: number): Promise<void>
   /** Revoke a whole family for `ttlSeconds` and forget its session record. */
   revokeFamily (sub: string, fam: string, ttlSeconds: number): Promise<void>
-  /** Revoke every token of `sub` issued at or before `beforeMs`, and forget all its sessions. */
-  revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void>
   /**
-   * Mark a refresh token used, atomically across every client of the store.
-   * Returns 0 when this call was the first (the mark is now `atMs`), otherwise the time of the first mark.
-   * Also records `fam → sub` (see `familySubject`) when the token has a family.
+   * Revoke every token of `sub` issued at or before the cut-off, and forget all its sessions. The cut-off
+   * is the latest of `beforeMs`, the cut-off already stored, and the subject's latest `redeem` time, so
+   * that a pair minted from a redeemed token is covered whichever instance's clock dated it.
+   * Resolves to the cut-off now in force.
    */
-  consume (ref: TokenRef, atMs: number, ttlSeconds: number): Promise<number>
+  revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number>
+  /**
+   * The step before anything is minted from a token (rotation, implicit refresh), atomically across
+   * every client of the store: reads the token's status, marks it used unless it already is, and records
+   * `atMs` as the subject's latest redeem time and `ref.fam → sub` (see `familySubject`).
+   * Returns the status as it was before this call: `consumedAt` is 0 when this call made the mark.
+   * The mark lives `ttlSeconds`; the redeem time and family record live `familyTtlSeconds`.
+   */
+  redeem (ref: TokenRef, atMs: number, ttlSeconds: number, familyTtlSeconds: number): Promise<TokenStatus>
+  /** Record `fam → sub` for `ttlSeconds` (never shortening it), so that `revokeFamily` by id finds it. */
+  recordFamily (sub: string, fam: string, ttlSeconds: number): Promise<void>
   /** Record (or replace) a session; also records `fam → sub`. Kept until `record.expiresAt`. */
   saveSession (sub: string, record: SessionRecord): Promise<void>
   /** Update a live session's `lastUsedAt` and `expiresAt`; a session that is gone stays gone. */
   touchSession (sub: string, fam: string, lastUsedAt: number, expiresAt: number): Promise<void>
   /** The live sessions of `sub` (not revoked, not expired), oldest first. */
   listSessions (sub: string): Promise<SessionRecord[]>
-  /** The subject a family belongs to, as recorded by `saveSession` or `consume`; null when unknown. */
+  /** The subject a family belongs to, as recorded by `recordFamily`, `saveSession` or `redeem`; null when unknown. */
   familySubject (fam: string): Promise<string | null>
   /** Release connections the store opened itself. */
   close? (): Promise<void>

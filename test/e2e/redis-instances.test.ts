@@ -41,8 +41,7 @@ t.test('two instances, one Redis', async t => {
     for (const [app, token] of [[a, one.access_token], [b, one.access_token], [a, two.access_token]] as const) {
       t.equal((await app.inject({ url: '/protected', headers: bearer(token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
     }
-    await new Promise(resolve => setTimeout(resolve, 2))
-    t.equal((await a.inject({ url: '/protected', headers: bearer(b.createAccessToken('bob')) })).statusCode, 200, 'a new login works')
+    t.equal((await a.inject({ url: '/protected', headers: bearer(b.createAccessToken('bob')) })).statusCode, 200, 'a new login works (revokeAllSessions resolves once the clock has passed its cut-off)')
   })
 
   t.test('one refresh token sent to both instances 20 times at once: exactly one success', async t => {

@@ -83,16 +83,16 @@ t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (SPE
     }
     await h.close()
   }
-  // consume() answering garbage must not be taken as "first use" by rotateRefreshToken
-  for (const [name, first] of [['undefined', undefined], ['null', null], ['a string', '0'], ['NaN', NaN]] as Array<[string, unknown]>) {
-    class Garbage extends MemoryStore { override consume (): Promise<any> { return Promise.resolve(first) } }
+  // redeem() answering garbage must not be taken as "first use, all clear" by rotateRefreshToken
+  for (const [name, first] of [['undefined', undefined], ['null', null], ['a string', '0'], ['NaN', NaN], ['a status with NaN', { revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: NaN }], ['an empty object', {}]] as Array<[string, unknown]>) {
+    class Garbage extends MemoryStore { override redeem (): Promise<any> { return Promise.resolve(first) } }
     const h = await harness({ secret: SECRET, store: new Garbage(), rotation: { reuseGraceSeconds: 0 } }, {
       setup (app, hit) { app.post('/rotate', { preValidation: app.requireRefresh }, async request => { hit(); return await app.authx.rotateRefreshToken(request.tokenPayload) }) }
     })
     const refresh = h.app.createTokenPair('u').refresh_token
     const res = await h.app.inject({ method: 'POST', url: '/rotate', headers: { authorization: `Bearer ${refresh}` } })
-    t.equal(res.statusCode, 503, `consume() resolving ${name}: 503 (${res.statusCode})`)
-    t.notOk(res.body.includes('access_token'), `consume() resolving ${name}: no new pair issued`)
+    t.equal(res.statusCode, 503, `redeem() resolving ${name}: 503 (${res.statusCode})`)
+    t.notOk(res.body.includes('access_token'), `redeem() resolving ${name}: no new pair issued`)
     await h.close()
   }
 })

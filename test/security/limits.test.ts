@@ -120,7 +120,8 @@ t.test('very long headers over the network: refused by the HTTP parser (431), th
 
 class HangingStore extends MemoryStore {
   override status (): Promise<any> { return new Promise(() => {}) }
-  override consume (): Promise<any> { return new Promise(() => {}) }
+  override redeem (): Promise<any> { return new Promise(() => {}) }
+  override recordFamily (): Promise<any> { return new Promise(() => {}) }
   override revokeToken (): Promise<any> { return new Promise(() => {}) }
   override revokeFamily (): Promise<any> { return new Promise(() => {}) }
   override revokeSubject (): Promise<any> { return new Promise(() => {}) }
@@ -138,7 +139,7 @@ t.test('a store that hangs: 503 within storeTimeout, for guards, rotation and th
     await expectRefused(t, h, carry(location, pair.access_token), [pair.access_token], { status: 503, code: UNAVAILABLE, storeCause: [], label: `access via ${location}` })
     await expectRefused(t, h, carry(location, pair.refresh_token, 'refresh'), [pair.refresh_token], { status: 503, code: UNAVAILABLE, storeCause: [], label: `refresh via ${location}` })
   }
-  // rotation's atomic consume hangs: 503, no new pair
+  // rotation's atomic redeem hangs: 503, no new pair
   const res = await h.app.inject({ method: 'POST', url: '/rotate', headers: { authorization: `Bearer ${pair.refresh_token}` } })
   t.equal(res.statusCode, 503)
   t.equal(body(res).code, UNAVAILABLE)

@@ -1,25 +1,53 @@
 import t from 'tap'
 import { MemoryStore } from '../../lib/stores/memory'
-import { storeConformance } from './conformance'
+import { manualClock, storeConformance } from './conformance'
 
 t.test('conformance', async t => {
-  storeConformance(t, async () => new MemoryStore())
+  storeConformance(t, async clock => new MemoryStore({ now: clock.now }))
 })
 
-t.test('writes sweep expired entries away', async t => {
-  const store = new MemoryStore()
+/** 100 short-lived entries of each kind, and a clock moved past them. */
+async function expired (): Promise<{ store: MemoryStore, clock: ReturnType<typeof manualClock> }> {
+  const clock = manualClock()
+  const store = new MemoryStore({ now: clock.now })
   for (let i = 0; i < 100; i++) {
     await store.revokeToken({ sub: 'alice', jti: `short-${i}` }, 0.05)
-    await store.consume({ sub: 'alice', jti: `short-${i}`, fam: `fam-${i}` }, Date.now(), 0.05)
+    await store.redeem({ sub: 'alice', jti: `short-${i}`, fam: `fam-${i}` }, clock.now(), 0.05, 0.05)
   }
-  await store.revokeSubject('alice', Date.now(), 0.05)
-  await store.saveSession('alice', { fam: 'f1', createdAt: 1, lastUsedAt: 1, expiresAt: Date.now() + 50 })
-  t.equal(store.size, 100 + 100 + 100 + 1 + 2, 'jtis, used marks, family subjects, the cut-off, the session and its family')
+  await store.revokeSubject('alice', clock.now(), 0.05)
+  await store.saveSession('alice', { fam: 'f1', createdAt: 1, lastUsedAt: 1, expiresAt: clock.now() + 50 })
+  await clock.advance(100)
+  return { store, clock }
+}
 
-  await new Promise(resolve => setTimeout(resolve, 100))
-  t.equal(store.size, 303, 'nothing is swept without writes: no timer runs')
+t.test('writes sweep expired entries away', async t => {
+  const { store } = await expired()
+  t.equal(store.size, 100 + 100 + 100 + 1 + 1 + 2, 'jtis, used marks, family subjects, the redeem time, the cut-off, the session and its family')
+  t.equal(store.size, 304, 'nothing is swept while nothing is asked: no timer runs')
   for (let i = 0; i < 50; i++) await store.revokeToken({ sub: 'bob', jti: `long-${i}` }, 3600)
   t.equal(store.size, 50, 'a few writes sweep every kind of entry')
+})
+
+t.test('reads sweep expired entries away too, a few per call', async t => {
+  const { store } = await expired()
+  const before = store.size
+  await store.status({ sub: 'carol', jti: 'j1' })
+  t.ok(store.size < before, 'one read sweeps something')
+  t.ok(before - store.size <= 4, 'and no more than a few entries (bounded work per call)')
+  for (let i = 0; i < 200; i++) await store.status({ sub: 'carol', jti: `j${i}` })
+  t.equal(store.size, 0, 'reads alone sweep every kind of entry')
+})
+
+t.test('half a million expired revocations leave memory with reads alone', async t => {
+  const clock = manualClock()
+  const store = new MemoryStore({ now: clock.now })
+  for (let i = 0; i < 500_000; i++) await store.revokeToken({ sub: `u${i % 1000}`, jti: `j${i}` }, 1)
+  await store.revokeToken({ sub: 'keep', jti: 'kept' }, 3600)
+  await clock.advance(2000)
+  // every read visits a few entries of one kind in turn: 500k entries need about 500k * kinds / 4 reads
+  for (let i = 0; i < 2_000_000 && store.size > 1; i++) store.statusNow({ sub: 'reader', jti: 'r' })
+  t.equal(store.size, 1, 'only the live revocation is left')
+  t.equal((await store.status({ sub: 'keep', jti: 'kept' })).revoked, true)
 })
 
 t.test('no timer or handle keeps the process alive', async t => {
