@@ -5,7 +5,7 @@ import '@fastify/auth'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import authx, { AuthErrorSchema, errors, isAuthxError, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
+import authx, { AuthErrorSchema, errors, isAuthxError, optionsFromEnv, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
 
 declare const handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 declare const loginHandler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
@@ -158,4 +158,38 @@ export async function openapi (): Promise<void> {
     api.get('/orders', handler)                                            // documented as secured
   })
   app.get('/reports', { preHandler: app.auth([app.requireAccess, apiKey]), config: { authxGuard: app.requireAccess } }, handler)
+}
+
+export async function jwksUrlVerifier (): Promise<void> {
+  const issuer = Fastify()
+  await issuer.register(authx, { algorithm: 'ES256', privateKey: process.env.JWT_PRIVATE_KEY!, jwksRoute: '/.well-known/jwks.json' })
+
+  const api = Fastify()
+  await api.register(authx, {
+    jwksUrl: 'https://auth.internal/.well-known/jwks.json',
+    decodeAlgorithms: ['ES256', 'EdDSA'],
+    decodeIssuer: 'https://auth.internal',
+    decodeAudience: 'orders-api',
+    jwks: { timeout: 2000, cooldown: '30s' }
+  })
+  api.get('/orders', { onRequest: api.requireAccess }, handler)
+}
+
+export async function fromEnvironment (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, optionsFromEnv())
+  const other = Fastify()
+  await other.register(authx, { accessTokenExpires: '15m', ...optionsFromEnv() })
+  const log = other.log
+  optionsFromEnv(process.env, { warn: msg => log.warn(msg) })
+}
+
+export async function rotation (): Promise<void> {
+  const [OLD, NEW] = [process.env.JWT_OLD_SECRET!, process.env.JWT_SECRET_KEY!]
+  const step1 = Fastify()
+  await step1.register(authx, { secret: OLD, keyId: 'k1', previousSecret: { secret: NEW, keyId: 'k2' } })
+  const step2 = Fastify()
+  await step2.register(authx, { secret: NEW, keyId: 'k2', previousSecret: { secret: OLD, keyId: 'k1' } })
+  const step3 = Fastify()
+  await step3.register(authx, { secret: NEW, keyId: 'k2' })
 }

@@ -20,12 +20,13 @@ const table = {
   FST_AUTHX_INSUFFICIENT_SCOPE: [403, 'The token lacks the required scopes', 'Bearer error="insufficient_scope"'],
   FST_AUTHX_STORE_UNAVAILABLE: [503, 'Token checks are unavailable; try again later', undefined],
   FST_AUTHX_UNKNOWN_FAMILY: [404, 'No such token family: it was never recorded, or it has expired', undefined],
+  FST_AUTHX_JWKS_UNAVAILABLE: [503, 'The keys to check this token are unavailable; try again later', undefined],
   FST_AUTHX_BAD_OPTIONS: [500, 'fastify-authx: bad option %s', undefined],
   FST_AUTHX_SUBJECT_NOT_FOUND: [401, 'The subject of the token was not found', 'Bearer error="invalid_token", error_description="The subject was not found"'],
   FST_AUTHX_SUBJECT_LOAD_FAILED: [500, 'The subject of the token could not be loaded', undefined],
   // Programming errors (thrown to the app's code, never caused by a client): a stack helps there.
   FST_AUTHX_BAD_ARGUMENT: [500, 'fastify-authx: %s', undefined, TypeError],
-  FST_AUTHX_VERIFY_ONLY: [500, 'fastify-authx: this instance only verifies tokens (no privateKey)', undefined],
+  FST_AUTHX_VERIFY_ONLY: [500, 'fastify-authx: this instance only verifies tokens (no privateKey or secret to sign with)', undefined],
   FST_AUTHX_ROTATION_OFF: [500, 'fastify-authx: rotateRefreshToken needs the rotation option', undefined],
   FST_AUTHX_GET_SUBJECT_MISSING: [500, 'fastify-authx: request.getSubject() needs the getSubject option', undefined],
   FST_AUTHX_IOREDIS_MISSING: [500, 'fastify-authx: RedisStore({ url }) needs the ioredis package: npm install ioredis', undefined]

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { authError, errors } from './errors'
+import { authError, badArgument, errors } from './errors'
 import type { Config } from './options'
 import { familyOf, isLocalStore, logStoreFailure, type Bounded, type Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
@@ -114,7 +114,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
     } else {
       if (target === null || typeof target !== 'object' || typeof target[identityClaim] !== 'string' ||
         (typeof target.fam !== 'string' && typeof target.jti !== 'string')) {
-        throw new TypeError('fastify-authx: revokeFamily needs a family id, a verified payload, or { sub, fam }')
+        throw badArgument('revokeFamily needs a family id, a verified payload, or { sub, fam }')
       }
       family = familyOf(target)
       sub = target[identityClaim]

@@ -5,7 +5,10 @@
  */
 export const warnings = {
   FST_AUTHX_SHORT_SECRET: 'an HMAC secret is shorter than 32 bytes; use at least 32 random bytes',
-  FST_AUTHX_CSRF_OFF: 'cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged'
+  FST_AUTHX_CSRF_OFF: 'cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged',
+  FST_AUTHX_INSECURE_JWKS_URL: 'jwksUrl is plain http; whoever can alter its answer can mint tokens (use https)',
+  // emitted by optionsFromEnv itself (every time, with the variables' names) unless given a `warn`
+  FST_AUTHX_ENV_IGNORED: 'JWT_* variables that optionsFromEnv does not read were ignored'
 } as const
 
 export type AuthxWarningCode = keyof typeof warnings

@@ -21,6 +21,7 @@ const expected: Record<string, [number, string | undefined]> = {
   FST_AUTHX_INSUFFICIENT_SCOPE: [403, 'Bearer error="insufficient_scope"'],
   FST_AUTHX_STORE_UNAVAILABLE: [503, undefined],
   FST_AUTHX_UNKNOWN_FAMILY: [404, undefined],
+  FST_AUTHX_JWKS_UNAVAILABLE: [503, undefined],
   FST_AUTHX_SUBJECT_NOT_FOUND: [401, 'Bearer error="invalid_token", error_description="The subject was not found"']
 }
 
@@ -37,6 +38,7 @@ t.test('every code: status, challenge, a fixed message, no stack on client error
     t.ok(err instanceof errors[code as keyof typeof errors], `${code} instanceof its constructor`)
   }
   t.equal(new errors.FST_AUTHX_BAD_OPTIONS('x: y').message, 'fastify-authx: bad option x: y')
+  t.equal(new errors.FST_AUTHX_VERIFY_ONLY().statusCode, 500, 'a programming error: createAccessToken on a verify-only instance')
 })
 
 t.test('every error the plugin throws carries a code from the table, and isAuthxError says so', async t => {

@@ -46,6 +46,21 @@ t.test('cookies with CSRF off: a coded process warning, and the log line', async
   await app.close()
 })
 
+t.test('a plain-http jwksUrl off loopback: a coded process warning', async t => {
+  const { seen, stop } = collect()
+  t.teardown(stop)
+  const app = Fastify()
+  await app.register(authx, { jwksUrl: 'http://issuer.invalid/jwks.json', decodeAlgorithms: ['ES256'], jwks: { timeout: 50 } })
+  await app.ready()
+  await tick()
+  const found = seen.filter(w => w.code === 'FST_AUTHX_INSECURE_JWKS_URL')
+  t.equal(found.length, 1)
+  t.equal(found[0].name, 'FastifyWarning')
+  t.match(found[0].message, /plain http/)
+  t.notMatch(found[0].message, /issuer\.invalid/, 'the URL stays in the log line')
+  await app.close()
+})
+
 t.test('a sound configuration warns about nothing', async t => {
   const { seen, stop } = collect()
   t.teardown(stop)
@@ -59,6 +74,6 @@ t.test('a sound configuration warns about nothing', async t => {
 t.test('the codes are exported and documented', async t => {
   const { readFileSync } = await import('node:fs')
   const readme = readFileSync(require('node:path').join(__dirname, '..', 'README.md'), 'utf8')
-  t.same(Object.keys(warnings).sort(), ['FST_AUTHX_CSRF_OFF', 'FST_AUTHX_SHORT_SECRET'])
+  t.same(Object.keys(warnings).sort(), ['FST_AUTHX_CSRF_OFF', 'FST_AUTHX_ENV_IGNORED', 'FST_AUTHX_INSECURE_JWKS_URL', 'FST_AUTHX_SHORT_SECRET'])
   for (const code of Object.keys(warnings)) t.match(readme, code)
 })

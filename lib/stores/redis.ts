@@ -155,7 +155,7 @@ export class RedisStore implements TokenStore {
     else throw badArgument('RedisStore needs { client } (an ioredis Redis or Cluster) or { url }')
     this.#ownsClient = options.client === undefined
     this.#prefix = options.prefix ?? 'authx:'
-    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('RedisStore: now must be a function')
+    if (options.now !== undefined && typeof options.now !== 'function') throw badArgument('RedisStore: now must be a function')
     this.#now = options.now ?? Date.now
   }
 
