@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import authx, { errors, isAuthxError, RedisStore } from '../lib/index'
+import authx, { errors, isAuthxError, MemoryStore, RedisStore } from '../lib/index'
 import { keyPair } from './helpers/app'
 import { authError } from '../lib/errors'
 
@@ -60,6 +60,8 @@ t.test('every error the plugin throws carries a code from the table, and isAuthx
     ['revokeToken with a bad payload', await rejected(app.authx.revokeToken({} as any)), 'FST_AUTHX_BAD_ARGUMENT'],
     ['rotateRefreshToken without rotation', await rejected(app.authx.rotateRefreshToken(app.authx.verifyToken(app.createRefreshToken('a')))), 'FST_AUTHX_ROTATION_OFF'],
     ['RedisStore without client or url', thrown(() => new RedisStore({} as any)), 'FST_AUTHX_BAD_ARGUMENT'],
+    ['MemoryStore with a now that is no function', thrown(() => new MemoryStore({ now: 5 as any })), 'FST_AUTHX_BAD_ARGUMENT'],
+    ['revokeFamily with neither a family nor a jti', await rejected(app.authx.revokeFamily({ sub: 'a' } as any)), 'FST_AUTHX_BAD_ARGUMENT'],
     ['a bad option', await rejected(Fastify().register(authx, { secret: '' }).ready()), 'FST_AUTHX_BAD_OPTIONS'],
     ['a bad guard option', thrown(() => app.authx.guard({ type: 'id' as 'access' })), 'FST_AUTHX_BAD_OPTIONS'],
     ['a bad token', thrown(() => app.authx.verifyToken('a.b.c')), 'FST_AUTHX_INVALID_TOKEN']
