@@ -72,7 +72,7 @@ expectType<'FST_AUTHX_MISSING_TOKEN'>(new errors.FST_AUTHX_MISSING_TOKEN().code)
 // isAuthxError narrows an unknown error; warnings are exported with their codes.
 const caught: unknown = new Error('x')
 if (isAuthxError(caught)) expectType<AuthxErrorCode>(caught.code)
-expectType<'FST_AUTHX_SHORT_SECRET' | 'FST_AUTHX_CSRF_OFF'>({} as keyof typeof warnings)
+expectType<'FST_AUTHX_SHORT_SECRET' | 'FST_AUTHX_CSRF_OFF' | 'FST_AUTHX_INSECURE_JWKS_URL' | 'FST_AUTHX_ENV_IGNORED'>({} as keyof typeof warnings)
 
 // getSubject is typed by AuthxTypes['subject']: a loader may resolve null (→ 401), never another type.
 expectError(Fastify().register(authx, { secret: 'x'.repeat(32), getSubject: async () => ({ id: 1 }) }))
