@@ -1,8 +1,9 @@
 import Fastify from 'fastify'
-import authx, { AccessTokenResponseSchema, TokenPairSchema } from 'fastify-authx'
+import authx, { AccessTokenResponseSchema, optionsFromEnv, TokenPairSchema } from 'fastify-authx'
 
 const app = Fastify({ logger: true })
-await app.register(authx, { secret: process.env.JWT_SECRET_KEY, accessTokenExpires: '15m', refreshTokenExpires: '30d' })
+// AuthX's variables: JWT_SECRET_KEY, JWT_ACCESS_TOKEN_EXPIRES, JWT_TOKEN_LOCATION, …
+await app.register(authx, { accessTokenExpires: '15m', refreshTokenExpires: '30d', ...optionsFromEnv() })
 
 const Credentials = {
   type: 'object',
