@@ -1,14 +1,18 @@
 // The README's TypeScript snippets, verbatim where possible, so `npm test` type-checks them
 // (tsc covers examples/). Free names the README leaves to the reader are declared first.
 // The declaration-merging snippet lives in test/types/index.test-d.ts: merging here would retype every test.
+import '@fastify/auth'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import authx, { AuthErrorSchema, errors, optionsFromEnv, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
+import authx, { AuthErrorSchema, errors, isAuthxError, optionsFromEnv, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
 
 declare const handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 declare const loginHandler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 declare const listOrders: (sub: string) => Promise<unknown[]>
 declare const user: { id: string, scopes: string[] }
 declare const secret: string
+declare const apiKey: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 export async function registering (): Promise<void> {
   const app = Fastify()
@@ -78,12 +82,12 @@ export async function tokensAndGuards (): Promise<void> {
     api.get('/orders', async (request) => await listOrders(request.tokenPayload.sub))
   })
 
-  app.setErrorHandler((err: AuthxError, _request, reply) => {
-    if (err.code === 'FST_AUTHX_TOKEN_EXPIRED') return reply.code(401).send({ expired: true })
+  app.setErrorHandler((err, _request, reply) => {
+    if (isAuthxError(err) && err.code === 'FST_AUTHX_TOKEN_EXPIRED') return reply.code(401).send({ expired: true })
     reply.send(err)
   })
-  const isExpired = (err: unknown) => err instanceof errors.FST_AUTHX_TOKEN_EXPIRED
-  void isExpired
+  const expired = (err: unknown) => err instanceof errors.FST_AUTHX_TOKEN_EXPIRED
+  void expired
 
   app.post('/login', { schema: { response: { 200: TokenPairSchema, 401: AuthErrorSchema } } }, loginHandler)
 }
@@ -144,6 +148,23 @@ export async function browserCookies (): Promise<void> {
     return { refreshed: true }
   })
   app.post('/logout', async (_request, reply) => { reply.unsetCookies(); return { ok: true } })
+}
+
+export async function openapi (): Promise<void> {
+  const app = Fastify()
+  await app.register(swagger, { openapi: { info: { title: 'My API', version: '1.0.0' } } })
+  await app.register(swaggerUi, { routePrefix: '/documentation' })   // optional: @fastify/swagger-ui
+  await app.register(authx, { secret })
+
+  app.get('/profile', { onRequest: app.requireAccess }, handler)     // secured in the document
+  app.get('/health', handler)                                         // left untouched
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', api.requireAccess)
+    api.addHook('onRoute', (route) => { route.config = { ...route.config, authxGuard: api.requireAccess } })
+    api.get('/orders', handler)                                            // documented as secured
+  })
+  app.get('/reports', { preHandler: app.auth([app.requireAccess, apiKey]), config: { authxGuard: app.requireAccess } }, handler)
 }
 
 export async function jwksUrlVerifier (): Promise<void> {

@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify'
+import { badArgument } from './errors'
 import type { Config, TokenType } from './options'
 
 export interface CookieOptions {
@@ -25,7 +26,7 @@ export function createCookieHelpers (config: Config, csrfOf: (token: string) => 
   const pairCsrf = csrf.protect && csrf.inCookies
 
   function set (reply: Reply, type: TokenType, token: string, options: CookieOptions = {}): FastifyReply {
-    if (typeof token !== 'string' || token.length === 0) throw new TypeError('fastify-authx: a token is required')
+    if (typeof token !== 'string' || token.length === 0) throw badArgument('a token is required')
     const n = names[type]
     const maxAge = options.maxAge === undefined ? cookies.maxAge : parseDuration(options.maxAge, 'maxAge')
     const common = maxAge === undefined ? base : { ...base, maxAge }

@@ -203,7 +203,7 @@ export function optionsFromEnv (env: Record<string, string | undefined> = proces
       unknown.length > 0 ? `unknown variables ignored: ${unknown.join(', ')}` : '',
       inert.length > 0 ? `AuthX variables without effect (AuthX never read them either): ${inert.join(', ')}` : ''
     ].filter(s => s !== '').join('; ')
-    const say = warn ?? ((m: string) => { process.emitWarning(m, { code: 'FST_AUTHX_ENV_IGNORED' }) })
+    const say = warn ?? ((m: string) => { process.emitWarning(m, { type: 'FastifyWarning', code: 'FST_AUTHX_ENV_IGNORED' }) })
     say(`fastify-authx: ${message}`)
   }
 

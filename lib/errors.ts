@@ -21,8 +21,15 @@ const table = {
   FST_AUTHX_STORE_UNAVAILABLE: [503, 'Token checks are unavailable; try again later', undefined],
   FST_AUTHX_UNKNOWN_FAMILY: [404, 'No such token family: it was never recorded, or it has expired', undefined],
   FST_AUTHX_JWKS_UNAVAILABLE: [503, 'The keys to check this token are unavailable; try again later', undefined],
+  FST_AUTHX_BAD_OPTIONS: [500, 'fastify-authx: bad option %s', undefined],
+  FST_AUTHX_SUBJECT_NOT_FOUND: [401, 'The subject of the token was not found', 'Bearer error="invalid_token", error_description="The subject was not found"'],
+  FST_AUTHX_SUBJECT_LOAD_FAILED: [500, 'The subject of the token could not be loaded', undefined],
+  // Programming errors (thrown to the app's code, never caused by a client): a stack helps there.
+  FST_AUTHX_BAD_ARGUMENT: [500, 'fastify-authx: %s', undefined, TypeError],
   FST_AUTHX_VERIFY_ONLY: [500, 'fastify-authx: this instance only verifies tokens (no privateKey or secret to sign with)', undefined],
-  FST_AUTHX_BAD_OPTIONS: [500, 'fastify-authx: bad option %s', undefined]
+  FST_AUTHX_ROTATION_OFF: [500, 'fastify-authx: rotateRefreshToken needs the rotation option', undefined],
+  FST_AUTHX_GET_SUBJECT_MISSING: [500, 'fastify-authx: request.getSubject() needs the getSubject option', undefined],
+  FST_AUTHX_IOREDIS_MISSING: [500, 'fastify-authx: RedisStore({ url }) needs the ioredis package: npm install ioredis', undefined]
 } as const
 
 export type AuthxErrorCode = keyof typeof table
@@ -38,14 +45,27 @@ type Constructors = { [C in AuthxErrorCode]: FastifyErrorConstructor<{ code: C, 
 
 /** The error constructors, keyed by code (like `fastify.errorCodes`). */
 export const errors = {} as Constructors
+const PROGRAMMING = new Set<string>(['FST_AUTHX_BAD_OPTIONS', 'FST_AUTHX_BAD_ARGUMENT', 'FST_AUTHX_VERIFY_ONLY', 'FST_AUTHX_ROTATION_OFF', 'FST_AUTHX_GET_SUBJECT_MISSING', 'FST_AUTHX_IOREDIS_MISSING'])
 for (const code of Object.keys(table) as AuthxErrorCode[]) {
-  const [status, message] = table[code]
-  // Stacks of client errors are noise (and never sent); only the options error keeps one.
-  ;(errors as Record<string, unknown>)[code] = createError(code, message, status, Error, code === 'FST_AUTHX_BAD_OPTIONS')
+  const [status, message, , base] = table[code] as readonly [number, string, string | undefined, ErrorConstructor?]
+  // Stacks of client errors are noise (and never sent); only programming errors keep one.
+  ;(errors as Record<string, unknown>)[code] = createError(code, message, status, base ?? Error, PROGRAMMING.has(code))
+}
+
+/** True for every error the plugin throws or answers with (each carries a code of the table above). */
+export function isAuthxError (err: unknown): err is AuthxError {
+  if (!(err instanceof Error)) return false
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && Object.hasOwn(table, code) && err instanceof errors[code as AuthxErrorCode]
+}
+
+/** A misuse of the API by the app's code (a bad subject, a claim `data` cannot set, …): a TypeError with a code. */
+export function badArgument (what: string): AuthxError {
+  return new errors.FST_AUTHX_BAD_ARGUMENT(what) as unknown as AuthxError
 }
 
 /** A client-facing failure, with its challenge header attached for Fastify's error handler. */
-export function authError (code: Exclude<AuthxErrorCode, 'FST_AUTHX_BAD_OPTIONS'>, challenge?: string): AuthxError {
+export function authError (code: Exclude<AuthxErrorCode, 'FST_AUTHX_BAD_OPTIONS' | 'FST_AUTHX_BAD_ARGUMENT'>, challenge?: string): AuthxError {
   const err = new errors[code]() as unknown as AuthxError
   const header = challenge ?? table[code][2]
   if (header !== undefined) err.headers = { 'www-authenticate': header }

@@ -3,11 +3,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { createCookieHelpers } from './cookies'
 import { createCheckCsrf } from './csrf'
-import { authError, badOptions } from './errors'
+import { authError, badArgument, badOptions, errors } from './errors'
 import { createGuardFactory } from './guard'
 import { createImplicitRefresh } from './implicit-refresh'
 import { RemoteKeySet } from './jwks'
 import { jwks, loadKeys } from './keys'
+import { addOpenapi, describeGuards } from './openapi'
 import { normalise, parseDuration, validateShape, type AuthxOptions } from './options'
 import { createBounded, createRevocation } from './revocation'
 import { createSessions } from './sessions'
@@ -15,6 +16,7 @@ import { MemoryStore } from './stores/memory'
 import type { TokenStore } from './stores/types'
 import { createIssue, createVerify, registerJwt } from './tokens'
 import type { Authx, TokenPayload } from './types'
+import { emitAuthxWarning } from './warnings'
 
 const STORE_METHODS = ['status', 'revokeToken', 'revokeFamily', 'revokeSubject', 'redeem', 'recordFamily', 'saveSession', 'touchSession', 'listSessions', 'familySubject'] as const
 
@@ -29,10 +31,11 @@ function checkStore (store: unknown): TokenStore {
 async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Promise<void> {
   validateShape(options)
   const config = normalise(options)
-  const keys = loadKeys(options, msg => fastify.log.warn(msg))
+  const keys = loadKeys(options, msg => { fastify.log.warn(msg); emitAuthxWarning('FST_AUTHX_SHORT_SECRET', msg) })
   const store = options.store === undefined ? new MemoryStore({ now: config.now }) : checkStore(options.store)
   if (config.tokenLocation.includes('cookies') && !config.csrf.protect) {
     fastify.log.warn('fastify-authx: cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged')
+    emitAuthxWarning('FST_AUTHX_CSRF_OFF')
   }
   if (!fastify.hasReplyDecorator('setCookie')) {
     // Parsing every request's cookies costs every route about a microsecond: only when cookies carry
@@ -55,7 +58,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   const sessions = createSessions(config, store, bounded, revocation, issue, fastify.log)
   const checkCsrf = createCheckCsrf(config)
   const parseCookie = (header: string): unknown => (fastify as unknown as { parseCookie: (h: string) => unknown }).parseCookie(header)
-  const guard = createGuardFactory({ config, verify, checkCsrf, revocation, parseCookie })
+  const guard = describeGuards(createGuardFactory({ config, verify, checkCsrf, revocation, parseCookie }), config)
 
   function verifyToken (token: string, opts: { type?: 'access' | 'refresh' | 'any' } = {}): TokenPayload {
     const payload = verify(token)
@@ -75,7 +78,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
       if (typeof payloadOrToken === 'string') payload = verify(payloadOrToken, true)
       else payload = payloadOrToken
       if (payload === null || typeof payload !== 'object' || typeof payload.jti !== 'string' || typeof payload[config.identityClaim] !== 'string') {
-        throw new TypeError('fastify-authx: revokeToken needs a verified payload or an encoded token')
+        throw badArgument('revokeToken needs a verified payload or an encoded token')
       }
       await revocation.revokeToken(payload, log)
     },
@@ -105,12 +108,20 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   fastify.decorateRequest('tokenPayload', null as unknown as TokenPayload)
   fastify.decorateRequest('tokenLocation', null)
   fastify.decorateRequest('getSubject', function (this: FastifyRequest): Promise<any> {
-    if (getSubject === undefined) return Promise.reject(new Error('fastify-authx: request.getSubject() needs the getSubject option'))
+    if (getSubject === undefined) return Promise.reject(new errors.FST_AUTHX_GET_SUBJECT_MISSING())
     const payload = this.tokenPayload
-    if (payload === null) return Promise.reject(new Error('fastify-authx: request.getSubject() needs a verified token (run a guard first)'))
+    // No verified token (no guard ran, or an optional one found none): the request is not authenticated.
+    if (payload === null) return Promise.reject(authError('FST_AUTHX_MISSING_TOKEN'))
     let subject = subjects.get(this)
     if (subject === undefined) {
-      subject = Promise.resolve().then(() => getSubject(payload[config.identityClaim as 'sub'], payload, this))
+      subject = Promise.resolve().then(() => getSubject(payload[config.identityClaim as 'sub'], payload, this)).then(found => {
+        if (found === null || found === undefined) throw authError('FST_AUTHX_SUBJECT_NOT_FOUND')
+        return found
+      }, (err: unknown) => {
+        // The loader's own text may name the subject or a database: logged (class and message), never sent.
+        this.log.error({ loader: { type: (err as Error)?.constructor?.name ?? typeof err, message: (err as Error)?.message } }, 'fastify-authx: getSubject failed')
+        throw new errors.FST_AUTHX_SUBJECT_LOAD_FAILED()
+      })
       subjects.set(this, subject)
     }
     return subject
@@ -127,6 +138,8 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
     fastify.addHook('onSend', createImplicitRefresh({ config: config as any, verify, revocation, carried: sessions.carried, issue }))
   }
 
+  addOpenapi(fastify)
+
   if (config.jwksRoute !== undefined) {
     const document = jwks(keys)
     fastify.get(config.jwksRoute, async (_request, reply) => {
@@ -141,7 +154,8 @@ const authx = fp(authxPlugin, { fastify: '5.x', name: 'fastify-authx' })
 
 export default authx
 export { authx }
-export { errors, type AuthxError, type AuthxErrorCode } from './errors'
+export { errors, isAuthxError, type AuthxError, type AuthxErrorCode } from './errors'
+export { warnings, type AuthxWarningCode } from './warnings'
 export { MemoryStore } from './stores/memory'
 export { RedisStore, type RedisClient, type RedisStoreOptions } from './stores/redis'
 export type { TokenStore, TokenRef, TokenStatus, SessionRecord } from './stores/types'

@@ -1,10 +1,11 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { createDecoder, createVerifier } from 'fast-jwt'
 import type { FastifyBaseLogger } from 'fastify'
-import { authError, type AuthxError } from './errors'
+import { authError, errors, type AuthxError } from './errors'
 import { fits, thumbprint } from './keys'
 import type { AlgorithmName, Config, JwksConfig } from './options'
 import { verifierOptions, type JwtApi } from './tokens'
+import { emitAuthxWarning } from './warnings'
 
 /** Members that only a private or symmetric JWK has: a JWKS that carries one is leaking a secret. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
@@ -123,6 +124,7 @@ export class RemoteKeySet {
     const { protocol, hostname } = new URL(this.#config.url)
     if (protocol === 'http:' && !LOOPBACK.has(hostname)) {
       log.warn('fastify-authx: jwksUrl is plain http; whoever can alter its answer can mint tokens (use https)')
+      emitAuthxWarning('FST_AUTHX_INSECURE_JWKS_URL')
     }
   }
 
@@ -257,7 +259,7 @@ export class RemoteKeySet {
 }
 
 function notSigning (): string {
-  throw new Error('fastify-authx: a jwksUrl instance does not sign')
+  throw new errors.FST_AUTHX_VERIFY_ONLY()
 }
 
 /** The body as text, refused past MAX_BYTES; the fetch's signal still bounds the time it takes. */

@@ -3,6 +3,7 @@ import { Value } from '@sinclair/typebox/value'
 import type { FastifyRequest } from 'fastify'
 import { badOptions } from './errors'
 import type { TokenStore } from './stores/types'
+import type { AuthxSubject, TokenPayload } from './types'
 
 /** Where a token can be found, in the order the app lists them. */
 export type TokenLocation = 'headers' | 'cookies' | 'query' | 'json'
@@ -113,7 +114,8 @@ export interface AuthxOptions extends Omit<Plain,
   algorithm?: AlgorithmName
   store?: TokenStore
   isRevoked?: (payload: any, request: FastifyRequest) => boolean | Promise<boolean>
-  getSubject?: (sub: string, payload: any, request: FastifyRequest) => unknown
+  /** Loads `request.getSubject()`'s answer; resolving `null` or `undefined` answers 401 `FST_AUTHX_SUBJECT_NOT_FOUND`. */
+  getSubject?: (sub: string, payload: TokenPayload, request: FastifyRequest) => AuthxSubject | null | undefined | Promise<AuthxSubject | null | undefined>
   /** The one clock every time decision reads: milliseconds since the epoch (default `Date.now`). */
   now?: () => number
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { authError } from './errors'
+import { authError, badArgument, errors } from './errors'
 import type { Config } from './options'
 import { familyOf, isLocalStore, logStoreFailure, type Bounded, type Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
@@ -92,7 +92,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
    * step), then mints the new pair dated at that step: a revocation that lands afterwards covers it.
    */
   async function rotateRefreshToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<TokenPair> {
-    if (rotation === false) throw new Error('fastify-authx: rotateRefreshToken needs the rotation option')
+    if (rotation === false) throw new errors.FST_AUTHX_ROTATION_OFF()
     if (payload === null || typeof payload !== 'object' || payload.type !== 'refresh') throw authError('FST_AUTHX_REFRESH_TOKEN_REQUIRED')
     const sub: string = payload[identityClaim]
     const at = await revocation.redeem(payload, log, true)
@@ -108,7 +108,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
    * token is redeemed by `rotateRefreshToken` only (a second redeem would read as reuse).
    */
   async function refreshAccessToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<{ access_token: string }> {
-    if (rotation !== false) throw new Error('fastify-authx: with rotation on, refresh with rotateRefreshToken')
+    if (rotation !== false) throw badArgument('with rotation on, refresh with rotateRefreshToken')
     if (payload === null || typeof payload !== 'object' || payload.type !== 'refresh') throw authError('FST_AUTHX_REFRESH_TOKEN_REQUIRED')
     const at = await revocation.redeem(payload, log, false)
     return { access_token: issue('access', payload[identityClaim], carried(payload), at).token }
@@ -131,7 +131,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
     }
     if (target === null || typeof target !== 'object' || typeof target[identityClaim] !== 'string' ||
       (typeof target.fam !== 'string' && typeof target.jti !== 'string')) {
-      throw new TypeError('fastify-authx: revokeFamily needs a family id, a verified payload, or { sub, fam }')
+      throw badArgument('revokeFamily needs a family id, a verified payload, or { sub, fam }')
     }
     const sub: string = target[identityClaim]
     const family = familyOf(target)

@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
-import { authError, errors, type AuthxError } from './errors'
+import { authError, badArgument, errors, type AuthxError } from './errors'
 import type { RemoteKeySet } from './jwks'
 import type { KeySet } from './keys'
 import type { Config, TokenLocation, TokenType } from './options'
@@ -231,7 +231,7 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
   /** `at`: the issue time in ms, for tokens minted after a redeem (see Revocation.redeem); default now. */
   return function issue (type: TokenType, sub: string, options: TokenOptions = {}, at?: number): IssuedToken {
     if (keys.signingKey === undefined) throw new errors.FST_AUTHX_VERIFY_ONLY()
-    if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('fastify-authx: the subject must be a non-empty string')
+    if (typeof sub !== 'string' || sub.length === 0) throw badArgument('the subject must be a non-empty string')
     const now = at ?? clock()
     const iat = Math.floor(now / 1000)
     const life = options.expiresIn === undefined
@@ -240,7 +240,7 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
     // Revocation entries about a family or subject live as long as the longest configured lifetime:
     // a token outliving it would outlive its own revocation.
     if (life === false ? longest !== false : longest !== false && life > longest) {
-      throw new TypeError('fastify-authx: expiresIn cannot exceed the longest configured lifetime (accessTokenExpires, refreshTokenExpires)')
+      throw badArgument('expiresIn cannot exceed the longest configured lifetime (accessTokenExpires, refreshTokenExpires)')
     }
     const payload: Record<string, any> = { [identityClaim]: sub, type, jti: uuidv7(now), iat }
     if (encodeNbf) payload.nbf = iat
@@ -248,7 +248,7 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
     if (type === 'access') payload.fresh = options.fresh === true
     if (csrfOn) payload.csrf = uuidv7(now)
     if (options.scopes !== undefined) {
-      if (!Array.isArray(options.scopes) || !options.scopes.every(s => typeof s === 'string')) throw new TypeError('fastify-authx: scopes must be an array of strings')
+      if (!Array.isArray(options.scopes) || !options.scopes.every(s => typeof s === 'string')) throw badArgument('scopes must be an array of strings')
       payload.scopes = options.scopes
     }
     if (issuer !== undefined) payload.iss = issuer
@@ -266,14 +266,14 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
     }
     if (options.data !== undefined) {
       for (const k of Object.keys(options.data)) {
-        if (REGISTERED_CLAIMS.has(k) || k === identityClaim) throw new TypeError(`fastify-authx: data cannot set the registered claim '${k}'`)
+        if (REGISTERED_CLAIMS.has(k) || k === identityClaim) throw badArgument(`data cannot set the registered claim '${k}'`)
         setClaim(payload, k, options.data[k])
       }
     }
     let token: string
     if (options.headers === undefined) token = api.sign(payload)
     else {
-      if ('alg' in options.headers || 'kid' in options.headers) throw new TypeError('fastify-authx: headers cannot set alg or kid')
+      if ('alg' in options.headers || 'kid' in options.headers) throw badArgument('headers cannot set alg or kid')
       token = api.sign(payload, { header: { ...options.headers, alg: keys.algorithm, ...(keys.kid === undefined ? {} : { kid: keys.kid }) } })
     }
     return { token, payload }

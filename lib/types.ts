@@ -109,6 +109,13 @@ export interface Authx {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * For OpenAPI: the guard(s) protecting this route when the route's hooks cannot show them (a guard
+     * added with `addHook` on a whole context, or wrapped by @fastify/auth). Has no effect at runtime.
+     */
+    authxGuard?: Guard | Guard[]
+  }
   interface FastifyInstance {
     createAccessToken (sub: string, options?: CreateTokenOptions): string
     createRefreshToken (sub: string, options?: Omit<CreateTokenOptions, 'fresh'>): string

@@ -272,7 +272,9 @@ t.test('request.getSubject()', async t => {
   const res = await app.inject({ url: '/me', headers: bearer(app.createAccessToken('42', { data: { role: 'admin' } })) })
   t.same(res.json(), { same: true, user: { id: '42', role: 'admin' } })
   t.equal(loads, 1, 'loaded once per request')
-  t.equal((await app.inject({ url: '/open' })).statusCode, 500, 'an unguarded route calling getSubject is a programming error')
+  const open = await app.inject({ url: '/open' })
+  t.equal(open.statusCode, 401, 'no verified token on the request: not authenticated (never a 5xx a client can cause)')
+  t.equal(open.json().code, 'FST_AUTHX_MISSING_TOKEN')
   await app.close()
   const none = Fastify()
   await none.register(authx, { secret: SECRET })
@@ -280,6 +282,7 @@ t.test('request.getSubject()', async t => {
   const r2 = await none.inject({ url: '/me', headers: bearer(none.createAccessToken('a')) })
   t.equal(r2.statusCode, 500)
   t.match(r2.json().message, /getSubject option/, 'a clear configuration error')
+  t.equal(r2.json().code, 'FST_AUTHX_GET_SUBJECT_MISSING')
   await none.close()
 })
 

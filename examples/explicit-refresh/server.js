@@ -17,15 +17,12 @@ async function build ({ env = process.env, logger = false } = {}) {
   const app = Fastify({ logger })
   await app.register(authx, options)
 
-  app.post('/login', async (request, reply) => {
+  app.post('/login', { schema: { response: { 200: authx.TokenPairSchema } } }, async (request, reply) => {
     const { username, password } = request.body ?? {}
     if (username !== 'test' || password !== 'test') {
       return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'Bad username/password' })
     }
-    return {
-      access_token: app.createAccessToken(username, { fresh: true }),
-      refresh_token: app.createRefreshToken(username)
-    }
+    return app.createTokenPair(username, { fresh: true })
   })
 
   // The walk-through calls /refresh with a plain GET; the code declares POST: both work.

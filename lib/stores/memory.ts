@@ -1,4 +1,5 @@
 import type { SessionRecord, TokenRef, TokenStatus, TokenStore } from './types.js'
+import { badArgument } from '../errors'
 
 /** Entries of each kind examined per write: expired entries are swept a few times faster than they arrive. */
 const SWEEP_STEP = 4
@@ -37,7 +38,7 @@ export class MemoryStore implements TokenStore {
   #readSweep = 0
 
   constructor (options: MemoryStoreOptions = {}) {
-    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('MemoryStore: now must be a function')
+    if (options.now !== undefined && typeof options.now !== 'function') throw badArgument('MemoryStore: now must be a function')
     this.#now = options.now ?? Date.now
   }
 

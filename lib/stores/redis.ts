@@ -1,4 +1,5 @@
 import type { SessionRecord, TokenRef, TokenStatus, TokenStore } from './types.js'
+import { badArgument, errors } from '../errors'
 
 /**
  * The part of an ioredis `Redis` or `Cluster` client the store uses. Declared here so that the
@@ -158,13 +159,13 @@ export class RedisStore implements TokenStore {
   readonly #now: () => number
 
   constructor (options: RedisStoreOptions) {
-    if (options.client !== undefined && options.url !== undefined) throw new TypeError('RedisStore takes { client } or { url }, not both')
+    if (options.client !== undefined && options.url !== undefined) throw badArgument('RedisStore takes { client } or { url }, not both')
     if (options.client !== undefined) this.#client = withScripts(options.client)
     else if (typeof options.url === 'string') this.#client = withScripts(connect(options.url))
-    else throw new TypeError('RedisStore needs { client } (an ioredis Redis or Cluster) or { url }')
+    else throw badArgument('RedisStore needs { client } (an ioredis Redis or Cluster) or { url }')
     this.#ownsClient = options.client === undefined
     this.#prefix = options.prefix ?? 'authx:'
-    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('RedisStore: now must be a function')
+    if (options.now !== undefined && typeof options.now !== 'function') throw badArgument('RedisStore: now must be a function')
     this.#now = options.now ?? Date.now
   }
 
@@ -297,7 +298,7 @@ function connect (url: string): RedisClient {
   try {
     ioredis = require('ioredis')
   } catch (err) {
-    throw new Error('RedisStore({ url }) needs the ioredis package: npm install ioredis', { cause: err })
+    throw Object.assign(new errors.FST_AUTHX_IOREDIS_MISSING(), { cause: err })
   }
   const client = new ioredis.Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 })
   // Connection errors reach callers as rejected commands; unheard, ioredis would also print every retry.

@@ -168,6 +168,6 @@ t.test('ioredis is loaded only by a store that makes its own client', async t =>
 })
 
 t.test('the constructor wants exactly one of client and url', async t => {
-  t.throws(() => new RedisStore({} as any), TypeError)
-  t.throws(() => new RedisStore({ url: REDIS_URL, client: {} } as any), TypeError)
+  t.throws(() => new RedisStore({} as any), { code: 'FST_AUTHX_BAD_ARGUMENT' })
+  t.throws(() => new RedisStore({ url: REDIS_URL, client: {} } as any), { code: 'FST_AUTHX_BAD_ARGUMENT' })
 })

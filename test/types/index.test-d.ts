@@ -2,7 +2,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Cluster, Redis } from 'ioredis'
 import authx, {
-  errors, MemoryStore, RedisStore, TokenPayloadSchema,
+  errors, isAuthxError, warnings, MemoryStore, RedisStore, TokenPayloadSchema,
   type AuthxError, type AuthxErrorCode, type RedisClient, type TokenPair, type TokenPayload, type TokenStore, type SessionInfo, type TokenLocation
 } from 'fastify-authx'
 
@@ -68,3 +68,18 @@ if (err.code === 'FST_AUTHX_TOKEN_EXPIRED') expectType<'FST_AUTHX_TOKEN_EXPIRED'
 expectAssignable<AuthxErrorCode>('FST_AUTHX_MISSING_TOKEN')
 expectError<AuthxErrorCode>('FST_AUTHX_NOPE')
 expectType<'FST_AUTHX_MISSING_TOKEN'>(new errors.FST_AUTHX_MISSING_TOKEN().code)
+
+// isAuthxError narrows an unknown error; warnings are exported with their codes.
+const caught: unknown = new Error('x')
+if (isAuthxError(caught)) expectType<AuthxErrorCode>(caught.code)
+expectType<'FST_AUTHX_SHORT_SECRET' | 'FST_AUTHX_CSRF_OFF' | 'FST_AUTHX_INSECURE_JWKS_URL' | 'FST_AUTHX_ENV_IGNORED'>({} as keyof typeof warnings)
+
+// getSubject is typed by AuthxTypes['subject']: a loader may resolve null (→ 401), never another type.
+expectError(Fastify().register(authx, { secret: 'x'.repeat(32), getSubject: async () => ({ id: 1 }) }))
+void Fastify().register(authx, { secret: 'x'.repeat(32), getSubject: async () => null })
+void Fastify().register(authx, { secret: 'x'.repeat(32), getSubject: (sub, payload) => ({ id: sub, name: payload.role }) })
+
+// OpenAPI: a route names the guard a context-wide hook runs.
+app.get('/ctx', { config: { authxGuard: app.requireAccess } }, async () => 'ok')
+app.get('/ctx2', { config: { authxGuard: [app.requireAccess, app.authx.guard({ scopes: ['a'] })] } }, async () => 'ok')
+expectError(app.get('/ctx3', { config: { authxGuard: 'requireAccess' } }, async () => 'ok'))
