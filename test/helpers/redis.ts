@@ -8,7 +8,8 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
  * never pass by skipping) and is skipped loudly elsewhere: then this returns null and the caller returns.
  */
 export async function redisOrSkip (t: tap.Test): Promise<Redis | null> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 })
+  // bounded as the README asks of a client passed to RedisStore (else the plugin warns)
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000, socketTimeout: 5000 })
   let cause: Error | undefined
   client.on('error', err => { cause = err }) // the connection error: more telling than the failed command's
   try {
@@ -68,12 +69,17 @@ export async function clusterOrSkip (t: tap.Test, options: ClusterOptions = {}):
   let cluster: Cluster | undefined
   if (REDIS_CLUSTER_NODES.length === 0) why = 'REDIS_CLUSTER_NODES is not set'
   else {
-    cluster = new Cluster(REDIS_CLUSTER_NODES, { lazyConnect: true, clusterRetryStrategy: () => null, ...options })
+    // bounded as the README asks of a Cluster passed to RedisStore (else the plugin warns)
+    cluster = new Cluster(REDIS_CLUSTER_NODES, {
+      lazyConnect: true, clusterRetryStrategy: () => null, enableOfflineQueue: false, redisOptions: { socketTimeout: 5000 }, ...options
+    })
     let cause: Error | undefined
     cluster.on('error', (err: Error) => { cause = err })
     try {
       await cluster.connect()
-      await cluster.ping()
+      // every master's connection up before the test starts (without an offline queue, a command to a
+      // node still connecting would be refused)
+      await Promise.all(cluster.nodes('master').map(async node => await node.ping()))
     } catch (err) {
       cluster.disconnect()
       why = `Redis Cluster unreachable at ${process.env.REDIS_CLUSTER_NODES} (${(cause ?? err as Error).message})`
