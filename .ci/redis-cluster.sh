@@ -47,12 +47,15 @@ replicas_up () {
 }
 
 start () {
+  command -v redis-server >/dev/null 2>&1 || { echo "redis-cluster: redis-server is not installed (apt-get install redis-server)" >&2; return 1; }
   for p in $ports; do
     if redis-cli -h 127.0.0.1 -p "$p" ping >/dev/null 2>&1; then
       echo "redis-cluster: port $p is taken (stop the cluster there, or set REDIS_CLUSTER_PORT)" >&2
       return 1
     fi
   done
+  # from here on, a failure stops what was started
+  trap 'echo "redis-cluster: start failed; stopping it" >&2; stop' ERR
   rm -rf "$dir"
   for p in $ports; do
     mkdir -p "$dir/$p"
@@ -66,6 +69,7 @@ start () {
   redis-cli --cluster create $(for p in $ports; do echo "127.0.0.1:$p"; done) --cluster-replicas 1 --cluster-yes >"$dir/create.log"
   wait_for "cluster_state:ok" 200 all_ok
   wait_for "the replicas' master_link_status:up" 200 replicas_up
+  trap - ERR
   echo "export REDIS_CLUSTER_NODES=$(nodes)"
 }
 
