@@ -373,7 +373,8 @@ export function unboundedQueues (client: RedisClient): string[] {
  * that long while commands wait is dropped (a hung server), rejecting what it held; a dropped
  * connection's commands fail at once (maxRetriesPerRequest 0) and are never replayed later; commands
  * sent while reconnecting wait at most until the next attempt fails. Reconnects come at most 250 ms
- * apart, so the store is back soon after Redis is.
+ * apart, and a Redis still loading its data is asked again every 100 ms, so the store is back soon
+ * after Redis is.
  */
 function connect (url: string, commandTimeout: number): RedisClient {
   let ioredis: typeof import('ioredis')
@@ -389,7 +390,9 @@ function connect (url: string, commandTimeout: number): RedisClient {
     socketTimeout: commandTimeout,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt: number) => Math.min(attempt * 50, 250)
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, 250),
+    // a restarted Redis loading its AOF: look again every 100 ms, not every second (ioredis's default)
+    maxLoadingRetryTime: 100
   })
   // Connection errors reach callers as rejected commands; unheard, ioredis would also print every retry.
   client.on('error', () => {})

@@ -49,7 +49,7 @@ async function until (what: string, check: () => Promise<boolean>, tries = 200, 
 
 /** One answer from a server, on a connection of its own that never retries. */
 export async function ask (port: number, ...command: string[]): Promise<unknown> {
-  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500, commandTimeout: 1000 })
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500, commandTimeout: 1000, enableReadyCheck: false })
   client.on('error', () => {})
   try {
     await client.connect()
