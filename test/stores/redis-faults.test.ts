@@ -225,6 +225,5 @@ t.test('the plugin warns at register time about a client that would queue withou
   const clusterLogs = await register(cluster)
   t.equal(clusterLogs.length, 2, 'a Cluster with defaults: node socketTimeout and the offline queue')
   t.strictSame(await register(new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true, enableOfflineQueue: false, redisOptions: { socketTimeout: 500 } })), [], 'a bounded Cluster: none')
-  t.strictSame(await register(undefined as any).catch(() => []), [], '')
-  t.equal(warned.length, 2)
+  t.equal(warned.length, 2, 'a process warning for each log line since the count was reset')
 })
