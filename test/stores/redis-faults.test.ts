@@ -103,7 +103,7 @@ t.test('a hung Redis: every request fails closed in time and the queues stay bou
   await new Promise(resolve => setTimeout(resolve, 600))
   const grown = heapAfterGc() - before
   t.strictSame([...statuses], [[503, requests]], `all ${requests} requests answered 503 while Redis was hung`)
-  t.ok(slowest < 1000, `each within storeTimeout (200 ms) and some slack: the slowest took ${slowest.toFixed(0)} ms`)
+  t.ok(slowest < 2000, `each within storeTimeout (200 ms) and scheduling slack: the slowest took ${slowest.toFixed(0)} ms`)
   t.ok(mostQueued <= 3 * PER_ROUND, `the store's client never held more than ${mostQueued} commands (of ${requests} sent)`)
   const left = [...(client as any).commandQueue.toArray(), ...(client as any).offlineQueue.toArray()].map((i: any) => i.command.name)
   t.ok(left.every((name: string) => name === 'info' || name === 'client'), `left once the hung connection was dropped: only a reconnect's handshake (${left.join(', ')})`)
@@ -177,15 +177,16 @@ t.test('a restarted Redis: 503 while it is down, 200 again soon after it answers
 t.test('waitForReplicas: a write no replica confirms fails closed; with a replica it passes', async t => {
   if (!redisServerOrSkip(t)) return
   const master = await startRedis(t)
-  const store = new RedisStore({ url: `redis://127.0.0.1:${master.port}`, waitForReplicas: { replicas: 1, timeout: 50 } })
+  // a generous WAIT timeout: with no replica the answer is 0 whatever the wait; with one, a loaded machine still confirms in time
+  const store = new RedisStore({ url: `redis://127.0.0.1:${master.port}`, waitForReplicas: { replicas: 1, timeout: 1000 }, commandTimeout: 3000 })
   t.teardown(() => store.close())
-  const { app, logs } = await guardedApp(store)
+  const { app, logs } = await guardedApp(store, { storeTimeout: 3000 })
   t.teardown(() => app.close())
   const token = app.createAccessToken('alice')
   const res = await app.inject({ method: 'POST', url: '/logout', headers: bearer(token) })
   t.equal(res.statusCode, 503, 'no replica: the revocation is refused')
   t.equal(res.json().code, 'FST_AUTHX_STORE_UNAVAILABLE')
-  t.ok(logs.some(l => l.includes('ReplicaWaitError') && l.includes('0 of 1 replicas confirmed a write within 50 ms')), 'the log says why')
+  t.ok(logs.some(l => l.includes('ReplicaWaitError') && l.includes('0 of 1 replicas confirmed a write within 1000 ms')), 'the log says why')
   await t.rejects(app.authx.createSession('alice'), { code: 'FST_AUTHX_STORE_UNAVAILABLE' }, 'so is a session')
 
   const replica = await startRedis(t, ['--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port)])
