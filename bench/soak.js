@@ -80,6 +80,7 @@ function startApp (redisUrl) {
 const outcomes = { '2xx': 0, 401: 0, 403: 0, 503: 0, 'other 5xx': 0, other: 0, 'no answer': 0 }
 const latencies = []
 let revokedAccepted = 0
+let revokedTried = 0
 let multiWinnerRotations = 0
 let races = 0
 let revocations = 0
@@ -127,7 +128,9 @@ class Ledger {
 
   /** A 2xx for a request sent after a revocation covering its token resolved is a revoked token accepted. */
   check (token, result) {
-    if (result.status >= 200 && result.status < 300 && result.sent > this.refusedFrom(token)) revokedAccepted++
+    if (result.sent <= this.refusedFrom(token)) return
+    revokedTried++
+    if (result.status >= 200 && result.status < 300) revokedAccepted++
   }
 }
 
@@ -244,6 +247,7 @@ async function main () {
     for (const k of Object.keys(outcomes)) outcomes[k] = 0
     latencies.length = 0
     revokedAccepted = 0
+    revokedTried = 0
     multiWinnerRotations = 0
     races = 0
     revocations = 0
@@ -278,6 +282,7 @@ async function main () {
       ['other 5xx', outcomes['other 5xx']],
       ['other / no answer', outcomes.other + outcomes['no answer']],
       ['revocations resolved (logout, log out everywhere)', revocations],
+      ['requests with a token revoked before they were sent', revokedTried],
       ['revoked tokens accepted (must be 0)', revokedAccepted],
       ['rotation races (4 at once, both instances)', races],
       ['rotations with more than one winner (must be 0)', multiWinnerRotations],
