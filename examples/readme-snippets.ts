@@ -2,7 +2,7 @@
 // (tsc covers examples/). Free names the README leaves to the reader are declared first.
 // The declaration-merging snippet lives in test/types/index.test-d.ts: merging here would retype every test.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import authx, { AuthErrorSchema, errors, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
+import authx, { AuthErrorSchema, errors, optionsFromEnv, RedisStore, TokenPairSchema, type AuthxError } from '../lib/index'
 
 declare const handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 declare const loginHandler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
@@ -23,6 +23,34 @@ export async function asymmetric (): Promise<void> {
     previousPublicKeys: [process.env.JWT_OLD_PUBLIC_KEY!],
     decodeAlgorithms: ['ES256', 'RS256'],
     jwksRoute: '/.well-known/jwks.json'
+  })
+}
+
+export async function theClock (): Promise<void> {
+  const app = Fastify()
+  let at = Date.now()
+  await app.register(authx, { secret, now: () => at })
+  const token = app.createAccessToken('alice', { expiresIn: 60 })
+  at += 60_000
+  void token
+}
+
+export async function revocation (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, { secret, rotation: true })
+  app.post('/logout', { onRequest: app.requireAccess }, async (request) => {
+    await app.authx.revokeFamily(request.tokenPayload)
+    return { ok: true }
+  })
+  app.delete('/admin/sessions/:fam', async (request, reply) => {
+    const { fam } = request.params as { fam: string }
+    try {
+      await app.authx.revokeFamily(fam)
+    } catch (err) {
+      if ((err as AuthxError).code === 'FST_AUTHX_UNKNOWN_FAMILY') return reply.code(404).send({ unknown: fam })
+      throw err
+    }
+    return { ok: true }
   })
 }
 
@@ -109,4 +137,38 @@ export async function browserCookies (): Promise<void> {
     return { refreshed: true }
   })
   app.post('/logout', async (_request, reply) => { reply.unsetCookies(); return { ok: true } })
+}
+
+export async function jwksUrlVerifier (): Promise<void> {
+  const issuer = Fastify()
+  await issuer.register(authx, { algorithm: 'ES256', privateKey: process.env.JWT_PRIVATE_KEY!, jwksRoute: '/.well-known/jwks.json' })
+
+  const api = Fastify()
+  await api.register(authx, {
+    jwksUrl: 'https://auth.internal/.well-known/jwks.json',
+    decodeAlgorithms: ['ES256', 'EdDSA'],
+    decodeIssuer: 'https://auth.internal',
+    decodeAudience: 'orders-api',
+    jwks: { timeout: 2000, cooldown: '30s' }
+  })
+  api.get('/orders', { onRequest: api.requireAccess }, handler)
+}
+
+export async function fromEnvironment (): Promise<void> {
+  const app = Fastify()
+  await app.register(authx, optionsFromEnv())
+  const other = Fastify()
+  await other.register(authx, { accessTokenExpires: '15m', ...optionsFromEnv() })
+  const log = other.log
+  optionsFromEnv(process.env, { warn: msg => log.warn(msg) })
+}
+
+export async function rotation (): Promise<void> {
+  const [OLD, NEW] = [process.env.JWT_OLD_SECRET!, process.env.JWT_SECRET_KEY!]
+  const step1 = Fastify()
+  await step1.register(authx, { secret: OLD, keyId: 'k1', previousSecret: { secret: NEW, keyId: 'k2' } })
+  const step2 = Fastify()
+  await step2.register(authx, { secret: NEW, keyId: 'k2', previousSecret: { secret: OLD, keyId: 'k1' } })
+  const step3 = Fastify()
+  await step3.register(authx, { secret: NEW, keyId: 'k2' })
 }

@@ -20,6 +20,8 @@ const table = {
   FST_AUTHX_INSUFFICIENT_SCOPE: [403, 'The token lacks the required scopes', 'Bearer error="insufficient_scope"'],
   FST_AUTHX_STORE_UNAVAILABLE: [503, 'Token checks are unavailable; try again later', undefined],
   FST_AUTHX_UNKNOWN_FAMILY: [404, 'No such token family: it was never recorded, or it has expired', undefined],
+  FST_AUTHX_JWKS_UNAVAILABLE: [503, 'The keys to check this token are unavailable; try again later', undefined],
+  FST_AUTHX_VERIFY_ONLY: [500, 'fastify-authx: this instance only verifies tokens (no privateKey or secret to sign with)', undefined],
   FST_AUTHX_BAD_OPTIONS: [500, 'fastify-authx: bad option %s', undefined]
 } as const
 

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authError, missingToken } from './errors'
+import { pendingKeys } from './jwks'
 import { createLookup } from './locations'
 import { validateShape, type Config, type TokenLocation, type TokenType } from './options'
 import type { Revocation } from './revocation'
@@ -109,6 +110,15 @@ export function createGuardFactory (ctx: GuardContext) {
       return undefined
     }
 
+    /** The checks again, after the JWKS fetch a token waited for: a token waits for one fetch at most. */
+    function runAgain (request: FastifyRequest): Promise<void> | undefined {
+      try {
+        return run(request)
+      } catch (err) {
+        throw pendingKeys(err) === undefined ? err : authError('FST_AUTHX_JWKS_UNAVAILABLE')
+      }
+    }
+
     /**
      * A hook in both styles: Fastify passes `done` (so a guard that needs no store round trip costs no
      * promise); called as `await guard(request, reply)` it returns a promise.
@@ -132,9 +142,14 @@ export function createGuardFactory (ctx: GuardContext) {
       try {
         pending = run(request)
       } catch (err) {
-        if (done === undefined) return Promise.reject(err)
-        done(err as Error)
-        return undefined
+        // jwksUrl: the token's key is being fetched; check again once that fetch has settled.
+        const keys = pendingKeys(err)
+        if (keys !== undefined) pending = keys.then(() => runAgain(request))
+        else {
+          if (done === undefined) return Promise.reject(err)
+          done(err as Error)
+          return undefined
+        }
       }
       if (done === undefined) return pending ?? RESOLVED
       if (pending === undefined) done()

@@ -6,6 +6,7 @@ import { createCheckCsrf } from './csrf'
 import { authError, badOptions } from './errors'
 import { createGuardFactory } from './guard'
 import { createImplicitRefresh } from './implicit-refresh'
+import { RemoteKeySet } from './jwks'
 import { jwks, loadKeys } from './keys'
 import { normalise, parseDuration, validateShape, type AuthxOptions } from './options'
 import { createBounded, createRevocation } from './revocation'
@@ -46,7 +47,13 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   }
 
   const apis = await registerJwt(fastify, keys, config)
-  const verify = createVerify(config, keys, apis)
+  const remote = keys.remoteAlgorithms === undefined ? undefined : new RemoteKeySet(config, keys.remoteAlgorithms, fastify.log)
+  if (remote !== undefined) {
+    // jwksUrl: one fetch at ready; an issuer that is down does not stop startup (tokens get 503 until it answers).
+    fastify.addHook('onReady', async () => { await remote.refresh() })
+    fastify.addHook('onClose', async () => { remote.close() })
+  }
+  const verify = createVerify(config, keys, apis, remote)
   const issue = createIssue(config, keys, apis[0], parseDuration)
   const bounded = createBounded(config.storeTimeout)
   const revocation = createRevocation(config, store, bounded)
@@ -91,7 +98,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
     rotateRefreshToken: async payload => await sessions.rotateRefreshToken(payload, log),
     createSession: async (sub, opts = {}) => await sessions.createSession(sub, opts as any, log),
     listSessions: async sub => await sessions.listSessions(sub, log),
-    jwks: () => jwks(keys),
+    jwks: () => remote?.jwks() ?? jwks(keys),
     store
   }
 
@@ -120,7 +127,7 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   })
 
   const csrfOf = (token: string): string | undefined => {
-    const claim = apis[0].decode(token).payload as Record<string, unknown> | null
+    const claim = (apis[0] ?? remote).decode(token).payload as Record<string, unknown> | null
     return typeof claim?.csrf === 'string' ? claim.csrf : undefined
   }
   const cookies = createCookieHelpers(config, csrfOf, parseDuration)
@@ -150,6 +157,7 @@ export { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOption
 export type { TokenStore, TokenRef, TokenStatus, SessionRecord } from './stores/types'
 export { TokenPayloadSchema, TokenPairSchema, AccessTokenResponseSchema, AuthErrorSchema } from './schemas'
 export { AuthxOptionsSchema, type AuthxOptions, type TokenLocation, type TokenType } from './options'
+export { optionsFromEnv, type EnvOptions } from './env'
 export type { GuardOptions, Guard } from './guard'
 export type { CookieOptions } from './cookies'
 export type {

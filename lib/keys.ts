@@ -22,6 +22,8 @@ export interface KeySet {
   /** `kid` written into new tokens */
   kid?: string
   verifyKeys: VerifyKey[]
+  /** `jwksUrl` instances: no configured key; these algorithms are allowed for the fetched ones */
+  remoteAlgorithms?: AlgorithmName[]
 }
 
 const HMAC = new Set(['HS256', 'HS384', 'HS512'])
@@ -29,7 +31,7 @@ const KNOWN = new Set<string>(ALGORITHMS)
 const CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' }
 
 /** Whether an asymmetric key of this type can verify `alg`. */
-function fits (key: KeyObject, alg: string): boolean {
+export function fits (key: KeyObject, alg: string): boolean {
   const type = key.asymmetricKeyType
   if (alg.startsWith('RS')) return type === 'rsa'
   if (alg.startsWith('PS')) return type === 'rsa' || type === 'rsa-pss'
@@ -111,6 +113,7 @@ function asymmetric (key: KeyObject, path: string, algorithms: AlgorithmName[]):
 
 /** Loads and checks every key once, at register time. */
 export function loadKeys (o: AuthxOptions, warn: (msg: string) => void): KeySet {
+  if (o.jwksUrl !== undefined) return remoteOnly(o)
   const algorithm = o.algorithm ?? 'HS256'
   const hmac = HMAC.has(algorithm)
   const decode = (o.decodeAlgorithms ?? [algorithm]) as AlgorithmName[]
@@ -164,6 +167,28 @@ export function loadKeys (o: AuthxOptions, warn: (msg: string) => void): KeySet 
     verifyKeys.push(asymmetric(toKey(k, 'public', `previousPublicKeys.${i}`), `previousPublicKeys.${i}`, decode))
   })
   return { algorithm, hmac, signingKey, kid: current.kid, verifyKeys }
+}
+
+const NOT_WITH_JWKS_URL = ['secret', 'previousSecret', 'privateKey', 'publicKey', 'previousPublicKeys', 'keyId', 'jwksRoute', 'implicitRefresh'] as const
+
+/**
+ * A `jwksUrl` instance verifies only, with the keys it fetches: no key of its own, nothing that signs
+ * (implicit refresh would), and asymmetric algorithms named up front (never taken from a JWK alone).
+ */
+function remoteOnly (o: AuthxOptions): KeySet {
+  for (const name of NOT_WITH_JWKS_URL) {
+    if (o[name] !== undefined && !(name === 'implicitRefresh' && o[name] === false)) {
+      throw badOptions(name, 'nothing with jwksUrl (a jwksUrl instance only verifies, with the keys it fetches)')
+    }
+  }
+  if (o.decodeAlgorithms === undefined) throw badOptions('decodeAlgorithms', 'the asymmetric algorithms the issuer signs with (required with jwksUrl)')
+  const decode = o.decodeAlgorithms as AlgorithmName[]
+  for (const a of decode as string[]) {
+    if (!KNOWN.has(a)) throw badOptions('decodeAlgorithms', a.toLowerCase() === 'none' ? '\'none\' is never accepted' : `known algorithms only (${[...KNOWN].join(', ')})`)
+    if (HMAC.has(a)) throw badOptions('decodeAlgorithms', 'asymmetric algorithms only with jwksUrl (HMAC keys are never published)')
+  }
+  if (o.algorithm !== undefined && !decode.includes(o.algorithm)) throw badOptions('algorithm', 'one of decodeAlgorithms (or none: a jwksUrl instance does not sign)')
+  return { algorithm: o.algorithm ?? decode[0], hmac: false, verifyKeys: [], remoteAlgorithms: decode }
 }
 
 /** The public keys as a JWKS document (`{ keys: [] }` for HMAC). */

@@ -88,7 +88,15 @@ export const AuthxOptionsSchema = Type.Object({
   exemptMethods: Type.Optional(Names),
   maxTokenLength: Type.Optional(Type.Integer({ minimum: 64 })),
   keyId: Type.Optional(Name),
-  jwksRoute: Type.Optional(Type.String({ pattern: '^/' }))
+  jwksRoute: Type.Optional(Type.String({ pattern: '^/' })),
+  jwksUrl: Type.Optional(Type.String({ minLength: 1 })),
+  jwks: Type.Optional(Type.Object({
+    timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60000 })),
+    cooldown: Type.Optional(Type.Union([Type.Number(), Type.String()])),
+    minAge: Type.Optional(Type.Union([Type.Number(), Type.String()])),
+    maxAge: Type.Optional(Type.Union([Type.Number(), Type.String()])),
+    staleFor: Type.Optional(Type.Union([Type.Number(), Type.String()]))
+  }, closed))
 }, closed)
 
 type KeyInput = string | Buffer | import('node:crypto').KeyObject
@@ -150,6 +158,20 @@ export interface ImplicitRefreshConfig {
   methodExclude: Set<string>
 }
 
+/** `jwksUrl`: where a verify-only instance takes its keys from, and how it caches them. */
+export interface JwksConfig {
+  url: string
+  /** ms: bound on each fetch, body included */
+  timeout: number
+  /** ms: at most one fetch starts per cooldown (unknown kids, expiry, retries after a failure) */
+  cooldown: number
+  /** ms: floor and ceiling on the answer's Cache-Control max-age */
+  minAge: number
+  maxAge: number
+  /** ms: how long the last good keys stay usable past their max-age while refetches fail */
+  staleFor: number
+}
+
 export interface RotationConfig {
   reuseGraceSeconds: number
   /** seconds; 0 = no absolute limit */
@@ -183,6 +205,7 @@ export interface Config {
   exemptMethods: Set<string>
   maxTokenLength: number
   jwksRoute?: string
+  jwks?: JwksConfig
 }
 
 const UNITS: Record<string, number> = {
@@ -316,6 +339,33 @@ export function normalise (o: AuthxOptions): Config {
     verifyCache: o.verifyCache === true ? 1000 : typeof o.verifyCache === 'number' ? o.verifyCache : 0,
     exemptMethods: upper(o.exemptMethods ?? ['OPTIONS']),
     maxTokenLength: o.maxTokenLength ?? 8192,
-    jwksRoute: o.jwksRoute
+    jwksRoute: o.jwksRoute,
+    jwks: remoteKeys(o)
   }
+}
+
+/**
+ * `jwksUrl` and its `jwks` settings. Durations are seconds or `'30s'`-style strings (as lifetimes
+ * are); `timeout` is milliseconds (as `storeTimeout` is).
+ */
+function remoteKeys (o: AuthxOptions): JwksConfig | undefined {
+  if (o.jwksUrl === undefined) {
+    if (o.jwks !== undefined) throw badOptions('jwks', 'only with jwksUrl')
+    return undefined
+  }
+  let url: URL
+  try { url = new URL(o.jwksUrl) } catch { throw badOptions('jwksUrl', 'an absolute http(s) URL') }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badOptions('jwksUrl', 'an absolute http(s) URL')
+  const j = o.jwks ?? {}
+  const ms = (v: number | string | undefined, fallback: number, path: string) => v === undefined ? fallback * 1000 : parseDuration(v, path) * 1000
+  const config: JwksConfig = {
+    url: url.href,
+    timeout: j.timeout ?? 3000,
+    cooldown: ms(j.cooldown, 30, 'jwks.cooldown'),
+    minAge: ms(j.minAge, 60, 'jwks.minAge'),
+    maxAge: ms(j.maxAge, 600, 'jwks.maxAge'),
+    staleFor: ms(j.staleFor, 3600, 'jwks.staleFor')
+  }
+  if (config.minAge > config.maxAge) throw badOptions('jwks.minAge', 'at most jwks.maxAge')
+  return config
 }

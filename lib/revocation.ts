@@ -31,9 +31,14 @@ export function describeStoreError (cause: unknown): { type: string, message: st
   return { type: typeof cause, message: '' }
 }
 
+/** Logs a store failure: one error line, class and message. */
+export function logStoreFailure (cause: unknown, log: FastifyBaseLogger): void {
+  log.error({ storeError: describeStoreError(cause) }, 'fastify-authx: token store unavailable; failing closed')
+}
+
 /** Store failure → 503, with the cause logged and never sent. */
 function unavailable (cause: unknown, log: FastifyBaseLogger): AuthxError {
-  log.error({ storeError: describeStoreError(cause) }, 'fastify-authx: token store unavailable; failing closed')
+  logStoreFailure(cause, log)
   return authError('FST_AUTHX_STORE_UNAVAILABLE')
 }
 
@@ -65,6 +70,14 @@ export function createBounded (timeout: number) {
 
 export type Bounded = ReturnType<typeof createBounded>
 
+/**
+ * The default store answers from memory and cannot hang: no timer on its paths. Only an exact
+ * MemoryStore qualifies (not a subclass, not a Proxy around one); its errors still fail closed.
+ */
+export function isLocalStore (store: TokenStore): boolean {
+  return Object.getPrototypeOf(store) === MemoryStore.prototype && !types.isProxy(store)
+}
+
 export interface Revocation {
   /** After every other check: store (token, family, subject, reuse) and `isRevoked`. Throws (or rejects) on failure. */
   check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void> | undefined
@@ -93,9 +106,7 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   // Tokens without `exp` (lifetime false) are remembered for a year.
   const YEAR = 31557600
   const longestTtl = Math.max(lifetimes.access === false ? YEAR : lifetimes.access, lifetimes.refresh === false ? YEAR : lifetimes.refresh) + leeway + 1
-  // The default store answers from memory and cannot hang: no timer on its hot path. Only an exact
-  // MemoryStore qualifies (not a subclass, not a Proxy around one); its errors still fail closed.
-  const local = Object.getPrototypeOf(store) === MemoryStore.prototype && !types.isProxy(store)
+  const local = isLocalStore(store)
 
   const refOf = (payload: Record<string, any>): TokenRef => ({ sub: payload[identityClaim], jti: payload.jti, fam: familyOf(payload) })
 
@@ -185,10 +196,10 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
       if (status.consumedAt !== 0) await revokeFamily(ref.sub, ref.fam as string, log)
     },
     async revokeAllSessions (sub, log) {
-      const cutoff = now()
-      await bounded(() => store.revokeSubject(sub, cutoff, longestTtl), log)
-      // Tokens issued at the cut-off's millisecond are revoked too; wait for the clock to move on, so that
-      // what this instance issues once this resolves is dated after the cut-off.
+      const answer = await bounded(() => store.revokeSubject(sub, now(), longestTtl), log)
+      // Tokens issued at the cut-off's millisecond are revoked too; wait (a few ms at most) for the clock
+      // to pass the cut-off in force, so that what this instance issues once this resolves is dated after it.
+      const cutoff = Number.isFinite(answer) ? answer : 0
       for (let i = 0; i < CLOCK_TURNS && now() <= cutoff; i++) await new Promise(resolve => setTimeout(resolve, 1))
     }
   }

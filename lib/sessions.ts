@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authError } from './errors'
 import type { Config } from './options'
-import { familyOf, type Bounded, type Revocation } from './revocation'
+import { familyOf, isLocalStore, logStoreFailure, type Bounded, type Revocation } from './revocation'
 import type { SessionRecord, TokenStore } from './stores/types'
 import { setClaim } from './claims'
 import { REGISTERED_CLAIMS, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
@@ -27,6 +27,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
   const { identityClaim, rotation, now } = config
   /** family records still being written, so that `revokeFamily(id)` on this instance waits for them */
   const recording = new Map<string, Promise<void>>()
+  const local = isLocalStore(store)
 
   /** A pair in `family` (a new one when not given), dated `at` (default now). */
   function pair (sub: string, options: TokenOptions, at = now()): { pair: TokenPair, family: string, refreshExp: number } {
@@ -46,6 +47,11 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
    * the background; a failure is logged, and `revokeFamily` of that id then throws rather than pass quietly.
    */
   function recordFamily (sub: string, family: string): void {
+    if (local) {
+      // written before the call returns: nothing to wait for, and no timer
+      store.recordFamily(sub, family, revocation.longestTtl).catch(err => { logStoreFailure(err, log) })
+      return
+    }
     const written = bounded(() => store.recordFamily(sub, family, revocation.longestTtl), log)
       .catch(() => {})
       .finally(() => { if (recording.get(family) === written) recording.delete(family) })
@@ -106,8 +112,9 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
       sub = await bounded(() => store.familySubject(family), log)
       if (typeof sub !== 'string') throw authError('FST_AUTHX_UNKNOWN_FAMILY')
     } else {
-      if (target === null || typeof target !== 'object' || typeof target.jti !== 'string' || typeof target[identityClaim] !== 'string') {
-        throw new TypeError('fastify-authx: revokeFamily needs a family id or a verified payload')
+      if (target === null || typeof target !== 'object' || typeof target[identityClaim] !== 'string' ||
+        (typeof target.fam !== 'string' && typeof target.jti !== 'string')) {
+        throw new TypeError('fastify-authx: revokeFamily needs a family id, a verified payload, or { sub, fam }')
       }
       family = familyOf(target)
       sub = target[identityClaim]

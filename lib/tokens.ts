@@ -1,7 +1,8 @@
 import { randomFillSync } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
-import { authError, type AuthxError } from './errors'
+import { authError, errors, type AuthxError } from './errors'
+import type { RemoteKeySet } from './jwks'
 import type { KeySet } from './keys'
 import type { Config, TokenLocation, TokenType } from './options'
 import { cloneClaims, setClaim } from './claims'
@@ -60,7 +61,7 @@ export function uuidv7Time (id: string): number | undefined {
   return UUIDV7.test(id) ? parseInt(id.slice(0, 8) + id.slice(9, 13), 16) : undefined
 }
 
-interface JwtApi {
+export interface JwtApi {
   sign: (payload: Record<string, unknown>, options?: Record<string, unknown>) => string
   verify: (token: string) => { header: Record<string, unknown>, payload: unknown }
   decode: (token: string) => { header: Record<string, unknown>, payload: unknown }
@@ -79,29 +80,34 @@ export async function registerJwt (fastify: FastifyInstance, keys: KeySet, confi
       const secret = keys.hmac
         ? vk.key
         : signs ? { private: keys.signingKey, public: vk.key } : { public: vk.key }
-      const requiredClaims: string[] = []
-      if (config.decodeIssuer !== undefined) requiredClaims.push('iss')
-      if (config.decodeAudience !== undefined) requiredClaims.push('aud')
       await child.register(fastifyJwt, {
         namespace: `k${i}`,
         secret: secret as any,
         sign: { algorithm: keys.algorithm, ...(keys.kid === undefined ? {} : { kid: keys.kid }) },
         decode: { complete: true },
-        verify: {
-          algorithms: vk.algorithms,
-          complete: true,
-          // exp and nbf are checked by createVerify against config.now: fast-jwt's clock is fixed per verifier.
-          ignoreExpiration: true,
-          ignoreNotBefore: true,
-          ...(config.decodeIssuer === undefined ? {} : { allowedIss: config.decodeIssuer }),
-          ...(config.decodeAudience === undefined ? {} : { allowedAud: config.decodeAudience }),
-          ...(requiredClaims.length === 0 ? {} : { requiredClaims })
-        } as any
+        verify: verifierOptions(config, vk.algorithms) as any
       })
       apis.push((child as any).jwt[`k${i}`])
     }
   })
   return apis
+}
+
+/** fast-jwt verifier options for these algorithms: the claim checks every key gets, configured or fetched. */
+export function verifierOptions (config: Config, algorithms: string[]): Record<string, unknown> {
+  const requiredClaims: string[] = []
+  if (config.decodeIssuer !== undefined) requiredClaims.push('iss')
+  if (config.decodeAudience !== undefined) requiredClaims.push('aud')
+  return {
+    algorithms,
+    complete: true,
+    // exp and nbf are checked by createVerify against config.now: fast-jwt's clock is fixed per verifier.
+    ignoreExpiration: true,
+    ignoreNotBefore: true,
+    ...(config.decodeIssuer === undefined ? {} : { allowedIss: config.decodeIssuer }),
+    ...(config.decodeAudience === undefined ? {} : { allowedAud: config.decodeAudience }),
+    ...(requiredClaims.length === 0 ? {} : { requiredClaims })
+  }
 }
 
 const invalid = (): AuthxError => authError('FST_AUTHX_INVALID_TOKEN')
@@ -120,16 +126,22 @@ const isText = (v: unknown) => typeof v === 'string' && v.length > 0
  * then the claims fast-jwt does not know (type, sub, jti, finite times, claim types).
  * Returns the verified claims as a plain copy; throws only `AuthxError`s.
  */
-export function createVerify (config: Config, keys: KeySet, apis: JwtApi[]): (token: string) => VerifiedPayload {
+export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remote?: RemoteKeySet): (token: string) => VerifiedPayload {
   const { identityClaim, lifetimes, maxTokenLength, now } = config
   const leewayMs = config.leeway * 1000
   const cache = config.verifyCache > 0 ? new VerifyCache(config.verifyCache, config.leeway, now) : undefined
   const byKid = new Map<string, JwtApi>()
   keys.verifyKeys.forEach((k, i) => { if (k.kid !== undefined) byKid.set(k.kid, apis[i]) })
   const single = apis.length === 1 ? apis[0] : undefined
-  const onlyKid = keys.verifyKeys[0].kid
+  const onlyKid = keys.verifyKeys[0]?.kid
 
   function verifySignature (token: string): { header: Record<string, unknown>, payload: unknown } {
+    if (remote !== undefined) {
+      // jwksUrl: the key is chosen by kid only; a token without one names no published key.
+      const kid = remote.decode(token).header.kid
+      if (typeof kid !== 'string') throw invalid()
+      return remote.verifier(kid).verify(token)
+    }
     if (single !== undefined) {
       const result = single.verify(token)
       const kid = result.header.kid
@@ -213,7 +225,7 @@ export function createIssue (config: Config, keys: KeySet, api: JwtApi, parseLif
 
   /** `at`: the issue time in ms, for tokens minted after a redeem (see Revocation.redeem); default now. */
   return function issue (type: TokenType, sub: string, options: TokenOptions = {}, at?: number): IssuedToken {
-    if (keys.signingKey === undefined) throw new Error('fastify-authx: this instance only verifies tokens (no privateKey)')
+    if (keys.signingKey === undefined) throw new errors.FST_AUTHX_VERIFY_ONLY()
     if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('fastify-authx: the subject must be a non-empty string')
     const now = at ?? clock()
     const iat = Math.floor(now / 1000)

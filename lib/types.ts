@@ -78,11 +78,18 @@ export interface Authx {
   getCsrfToken (token: string): string | undefined
   /** Revokes one token by its verified `jti` (an encoded token is verified first). */
   revokeToken (payloadOrToken: TokenPayload | string): Promise<void>
-  /** Revokes every token of a family (one session). Resolves `false` when the family is unknown. */
+  /**
+   * Revokes every token of a family (one session), and what was minted from them. By id: any family the
+   * plugin issued (an id the store never recorded throws `FST_AUTHX_UNKNOWN_FAMILY`). By a verified
+   * payload: its family (`fam`, else the one named after its `jti`). Or `{ sub, fam }`. Resolves `true`.
+   */
   revokeFamily (fam: string | Pick<TokenPayload, 'sub' | 'fam'>): Promise<boolean>
   /** Revokes every token of `sub` issued until now, on every instance ("log out everywhere"). */
   revokeAllSessions (sub: string): Promise<void>
-  /** Consumes a verified refresh token once and returns a new pair in its family (needs `rotation`). */
+  /**
+   * Redeems a verified refresh token (marks it used and re-checks its revocation, atomically, once across
+   * every instance) and returns a new pair in its family (needs `rotation`).
+   */
   rotateRefreshToken (payload: TokenPayload): Promise<TokenPair>
   /** A token pair in a new family, recorded as a session. */
   createSession (sub: string, options?: CreateSessionOptions): Promise<TokenPair>

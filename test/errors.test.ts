@@ -16,11 +16,12 @@ const expected: Record<string, [number, string | undefined]> = {
   FST_AUTHX_REFRESH_TOKEN_REUSED: [401, 'Bearer error="invalid_token", error_description="The refresh token was already used"'],
   FST_AUTHX_INSUFFICIENT_SCOPE: [403, 'Bearer error="insufficient_scope"'],
   FST_AUTHX_STORE_UNAVAILABLE: [503, undefined],
-  FST_AUTHX_UNKNOWN_FAMILY: [404, undefined]
+  FST_AUTHX_UNKNOWN_FAMILY: [404, undefined],
+  FST_AUTHX_JWKS_UNAVAILABLE: [503, undefined]
 }
 
 t.test('every code: status, challenge, a fixed message, no stack on client errors', async t => {
-  t.same(Object.keys(errors).sort(), [...Object.keys(expected), 'FST_AUTHX_BAD_OPTIONS'].sort(), 'the table is complete')
+  t.same(Object.keys(errors).sort(), [...Object.keys(expected), 'FST_AUTHX_BAD_OPTIONS', 'FST_AUTHX_VERIFY_ONLY'].sort(), 'the table is complete')
   for (const [code, [status, challenge]] of Object.entries(expected)) {
     const err = authError(code as any)
     t.equal(err.code, code)
@@ -31,4 +32,5 @@ t.test('every code: status, challenge, a fixed message, no stack on client error
     t.ok(err instanceof errors[code as keyof typeof errors], `${code} instanceof its constructor`)
   }
   t.equal(new errors.FST_AUTHX_BAD_OPTIONS('x: y').message, 'fastify-authx: bad option x: y')
+  t.equal(new errors.FST_AUTHX_VERIFY_ONLY().statusCode, 500, 'a programming error: createAccessToken on a verify-only instance')
 })

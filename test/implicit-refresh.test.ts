@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import authx, { type AuthxOptions } from '../lib/index'
-import { SECRET } from './helpers/app'
+import { SECRET, testClock } from './helpers/app'
 
 const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
 
@@ -72,7 +72,8 @@ t.test('the family is kept', async t => {
 })
 
 t.test('never when …', async t => {
-  const app = await build()
+  const clock = testClock()
+  const app = await build({ now: clock.now })
   const token = nearExpiry(app)
   const none = async (name: string, request: Record<string, any>) => {
     const res = await app.inject(request)
@@ -93,7 +94,7 @@ t.test('never when …', async t => {
   await none('an invalid cookie', { url: '/open', headers: jar(token.slice(0, -3) + 'abc') })
   await none('a token of another key', { url: '/open', headers: jar((await (async () => { const other = Fastify(); await other.register(authx, { secret: 'another-secret-another-secret-12345' }); return other.createAccessToken('alice', { expiresIn: 20 }) })())) })
   const expired = app.createAccessToken('alice', { expiresIn: 1 })
-  await new Promise(resolve => setTimeout(resolve, 2100))
+  clock.advance(1000)
   await none('an expired cookie', { url: '/open', headers: jar(expired) })
   await app.authx.revokeToken(token)
   await none('a revoked cookie (unguarded route)', { url: '/open', headers: jar(token) })

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
-import authx from '../lib/index'
+import authx, { MemoryStore } from '../lib/index'
 import { parseDuration } from '../lib/options'
 import { SECRET, keyPair, registerError } from './helpers/app'
 
@@ -112,6 +112,12 @@ t.test('callbacks and stores are checked', async t => {
   await refused(t, { secret: SECRET, isRevoked: true }, 'isRevoked')
   await refused(t, { secret: SECRET, getSubject: 'user' }, 'getSubject')
   await refused(t, { secret: SECRET, store: {} }, 'store')
+  await refused(t, { secret: SECRET, now: 1733227200000 }, 'now')
+  // a store written for 0.1 (consume, no redeem/recordFamily) is refused at startup, not at the first rotation
+  const { redeem, recordFamily, ...old } = Object.getOwnPropertyDescriptors(MemoryStore.prototype)
+  void redeem; void recordFamily
+  const legacy = Object.create(Object.prototype, old)
+  await refused(t, { secret: SECRET, store: legacy }, 'store')
 })
 
 t.test('CSRF off with cookie locations warns at startup', async t => {

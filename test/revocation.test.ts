@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import authx, { MemoryStore, type AuthxOptions, type TokenStore } from '../lib/index'
-import { SECRET, bearer, build, hs256 } from './helpers/app'
+import { SECRET, bearer, build, hs256, testClock } from './helpers/app'
 
 t.test('revokeToken by payload or by encoded token, keyed on jti', async t => {
   const app = await build()
@@ -47,6 +47,82 @@ t.test('revokeAllSessions: every token issued until now, not those issued afterw
   await app.close()
 })
 
+t.test('the cut-off rule: issued at or before the cut-off millisecond is revoked, after it is not', async t => {
+  const clock = testClock(Date.UTC(2026, 11, 3, 12, 0, 0, 500))
+  const app = await build({ secret: SECRET, now: clock.now })
+  const earlier = app.createAccessToken('carol')
+  clock.advance(1)
+  const atCutoff = app.createAccessToken('carol')
+  await app.authx.revokeAllSessions('carol') // the cut-off is now(): 12:00:00.501
+  const sameMs = app.createAccessToken('carol')
+  clock.advance(1)
+  const after = app.createAccessToken('carol') // 12:00:00.502: the same second, one millisecond later
+  for (const [name, token] of [['a millisecond before', earlier], ['at the cut-off', atCutoff], ['in the cut-off millisecond, after the call', sameMs]]) {
+    t.equal((await app.inject({ url: '/access', headers: bearer(token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', `${name}: revoked`)
+  }
+  t.equal((await app.inject({ url: '/access', headers: bearer(after) })).statusCode, 200, 'a millisecond after, in the same second: accepted (dated by the jti, not the iat second)')
+  await app.close()
+})
+
+t.test('revokeAllSessions resolves once the clock has passed its cut-off: a login right after always works', async t => {
+  const app = await build()
+  let refused = 0
+  for (let i = 0; i < 200; i++) {
+    await app.authx.revokeAllSessions('erin')
+    if ((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('erin')) })).statusCode !== 200) refused++
+  }
+  t.equal(refused, 0, '200 logouts each followed at once by a login: every new token accepted')
+  await app.close()
+})
+
+t.test('revokeToken of a token something was minted from ends what was minted (its family)', async t => {
+  const app = await build({ secret: SECRET, rotation: { reuseGraceSeconds: 0 } })
+  const refresh = app.createRefreshToken('frank') // no family: what is rotated from it is named after it
+  const rotated = await app.authx.rotateRefreshToken(app.authx.verifyToken(refresh))
+  const sibling = app.createTokenPair('frank')
+  await app.authx.revokeToken(refresh)
+  t.equal((await app.inject({ url: '/access', headers: bearer(rotated.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'the access token rotated from it')
+  t.equal((await app.inject({ url: '/refresh', headers: bearer(rotated.refresh_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'the refresh token rotated from it')
+  t.equal((await app.inject({ url: '/access', headers: bearer(sibling.access_token) })).statusCode, 200, 'another login of the subject is untouched')
+  const unused = app.createTokenPair('frank')
+  await app.authx.revokeToken(unused.refresh_token)
+  t.equal((await app.inject({ url: '/access', headers: bearer(unused.access_token) })).statusCode, 200, 'a token nothing was minted from is revoked alone')
+  await app.close()
+})
+
+t.test('a rotation that timed out (503) but landed: a retry within the grace window gets a pair; after it, reuse', async t => {
+  // A store whose redeem lands, then answers too late for storeTimeout, on the first call only.
+  class LateOnce extends MemoryStore {
+    late = true
+    override async redeem (...args: Parameters<MemoryStore['redeem']>): ReturnType<MemoryStore['redeem']> {
+      const status = await super.redeem(...args)
+      if (this.late) { this.late = false; await new Promise(() => {}) }
+      return status
+    }
+  }
+  for (const retryAfter of [9_999, 10_000]) {
+    const clock = testClock()
+    const store = new LateOnce()
+    const app = await build({ secret: SECRET, rotation: { reuseGraceSeconds: 10 }, store, storeTimeout: 50, now: clock.now }, app => {
+      app.post('/rotate', { onRequest: app.requireRefresh }, async request => await app.authx.rotateRefreshToken(request.tokenPayload))
+    })
+    const pair = await app.authx.createSession('grace')
+    const first = await app.inject({ method: 'POST', url: '/rotate', headers: bearer(pair.refresh_token) })
+    t.equal(first.statusCode, 503, 'the first attempt timed out: 503, no pair')
+    t.equal(first.json().code, 'FST_AUTHX_STORE_UNAVAILABLE')
+    clock.advance(retryAfter)
+    const retry = await app.inject({ method: 'POST', url: '/rotate', headers: bearer(pair.refresh_token) })
+    if (retryAfter < 10_000) {
+      t.equal(retry.statusCode, 200, 'a retry within the grace window gets a pair')
+      t.equal((await app.inject({ url: '/access', headers: bearer(retry.json().access_token) })).statusCode, 200, 'and the family lives')
+    } else {
+      t.equal(retry.json().code, 'FST_AUTHX_REFRESH_TOKEN_REUSED', 'a retry once the grace window is over is reuse')
+      t.equal((await app.inject({ url: '/access', headers: bearer(pair.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'and the family is ended')
+    }
+    await app.close()
+  }
+})
+
 t.test('revokeFamily by id or by payload', async t => {
   const app = await build()
   const one = app.createTokenPair('alice')
@@ -59,6 +135,10 @@ t.test('revokeFamily by id or by payload', async t => {
   t.equal((await app.inject({ url: '/access', headers: bearer(two.access_token) })).statusCode, 200, 'other families unaffected')
   t.equal(await app.authx.revokeFamily(app.authx.verifyToken(three.refresh_token)), true, 'by payload')
   t.equal((await app.inject({ url: '/access', headers: bearer(three.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
+  const four = app.createTokenPair('alice')
+  t.equal(await app.authx.revokeFamily({ sub: 'alice', fam: app.authx.verifyToken(four.access_token).fam }), true, 'by { sub, fam }')
+  t.equal((await app.inject({ url: '/refresh', headers: bearer(four.refresh_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
+  await t.rejects(app.authx.revokeFamily({ sub: 'alice' } as any), TypeError, 'neither a family nor a jti: nothing to name')
   await t.rejects(app.authx.revokeFamily('0190aaaa-0000-7000-8000-000000000000'), { code: 'FST_AUTHX_UNKNOWN_FAMILY', statusCode: 404 },
     'an id the store never recorded throws: it never resolves quietly')
   const plain = app.createAccessToken('dave')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createSigner } from 'fast-jwt'
 import { uuidv7, uuidv7Time } from '../lib/tokens'
-import { SECRET, bearer, build, hs256, keyPair } from './helpers/app'
+import { SECRET, bearer, build, hs256, keyPair, testClock } from './helpers/app'
 
 const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
 const header = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString())
@@ -192,13 +192,14 @@ t.test('decodeAlgorithms is the allow-list', async t => {
 })
 
 t.test('keyId, key rotation and JWKS', async t => {
-  const oldApp = await build({ secret: 'old-secret-old-secret-old-secret-1234' })
-  const newApp = await build({ secret: SECRET, previousSecret: 'old-secret-old-secret-old-secret-1234' })
+  const clock = testClock()
+  const oldApp = await build({ secret: 'old-secret-old-secret-old-secret-1234', now: clock.now })
+  const newApp = await build({ secret: SECRET, previousSecret: 'old-secret-old-secret-old-secret-1234', now: clock.now })
   const old = oldApp.createAccessToken('a')
   t.equal((await newApp.inject({ url: '/access', headers: bearer(old) })).statusCode, 200, 'a token signed with the previous secret is accepted')
   t.equal((await oldApp.inject({ url: '/access', headers: bearer(newApp.createAccessToken('a')) })).statusCode, 401, 'new tokens are signed with the current secret')
   const expiredOld = oldApp.createAccessToken('a', { expiresIn: 1 })
-  await new Promise(resolve => setTimeout(resolve, 2100))
+  clock.advance(1000)
   t.equal((await newApp.inject({ url: '/access', headers: bearer(expiredOld) })).json().code, 'FST_AUTHX_TOKEN_EXPIRED', 'an expired token signed with the previous key is reported expired')
   await oldApp.close(); await newApp.close()
 
@@ -243,7 +244,8 @@ t.test('uuidv7 carries its creation time', async t => {
 
 t.test('verifyCache: cached verification, revocation still checked, cached claims never shared', async t => {
   let seen: any
-  const app = await build({ secret: SECRET, verifyCache: true }, app => {
+  const clock = testClock()
+  const app = await build({ secret: SECRET, verifyCache: true, now: clock.now }, app => {
     app.get('/mutate', { onRequest: app.requireAccess }, async req => {
       seen = JSON.parse(JSON.stringify(req.tokenPayload))
       ;(req.tokenPayload as any).sub = 'mallory'
@@ -261,7 +263,7 @@ t.test('verifyCache: cached verification, revocation still checked, cached claim
   t.equal((await app.inject({ url: '/access', headers: bearer(token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'revocation is checked on a cache hit')
   const short = app.createAccessToken('bob', { expiresIn: 1 })
   t.equal((await app.inject({ url: '/access', headers: bearer(short) })).statusCode, 200)
-  await new Promise(resolve => setTimeout(resolve, 2100))
+  clock.advance(1000)
   t.equal((await app.inject({ url: '/access', headers: bearer(short) })).json().code, 'FST_AUTHX_TOKEN_EXPIRED', 'a cached token still expires')
   t.equal((await app.inject({ url: '/access', headers: bearer(token.slice(0, -2) + 'AA') })).statusCode, 401, 'a forged variant is not served from the cache')
   await app.close()

@@ -4,14 +4,18 @@
 const { randomBytes } = require('node:crypto')
 const Fastify = require('fastify')
 const authx = require('fastify-authx')
+const { optionsFromEnv } = authx
 
-async function build ({ secret = process.env.JWT_SECRET_KEY, logger = false } = {}) {
-  if (!secret) {
-    secret = randomBytes(32).toString('base64url')
+// Configuration comes from AuthX's JWT_* variables (JWT_SECRET_KEY, JWT_ACCESS_TOKEN_EXPIRES, ...);
+// with none set, the defaults below and a random secret.
+async function build ({ env = process.env, logger = false } = {}) {
+  const options = { accessTokenExpires: '15m', refreshTokenExpires: '30d', ...optionsFromEnv(env) }
+  if (options.secret === undefined && options.privateKey === undefined && options.publicKey === undefined && options.jwksUrl === undefined) {
+    options.secret = randomBytes(32).toString('base64url')
     console.log('JWT_SECRET_KEY is not set: using a random secret (tokens will not survive a restart)')
   }
   const app = Fastify({ logger })
-  await app.register(authx, { secret, accessTokenExpires: '15m', refreshTokenExpires: '30d' })
+  await app.register(authx, options)
 
   app.post('/login', async (request, reply) => {
     const { username, password } = request.body ?? {}

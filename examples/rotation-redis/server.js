@@ -32,7 +32,7 @@ async function build ({ secret = process.env.JWT_SECRET_KEY, redisUrl = process.
     return await app.authx.createSession(username, { request, fresh: true })
   })
 
-  // Refresh with rotation: the refresh token is consumed once; presenting it again after the grace
+  // Refresh with rotation: the refresh token is redeemed once; presenting it again after the grace
   // window ends the whole session (FST_AUTHX_REFRESH_TOKEN_REUSED).
   app.post('/refresh', { onRequest: app.requireRefresh }, async (request) =>
     await app.authx.rotateRefreshToken(request.tokenPayload))

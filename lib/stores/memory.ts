@@ -92,11 +92,12 @@ export class MemoryStore implements TokenStore {
     if (records !== undefined && records.delete(fam) && records.size === 0) this.#sessions.delete(sub)
   }
 
-  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void> {
+  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const now = this.#write()
     const before = Math.max(beforeMs, this.#cutoffs.get(sub, now) ?? 0, this.#redeemed.get(sub, now) ?? 0)
     this.#cutoffs.set(sub, before, now + ttlSeconds * 1000)
     this.#sessions.delete(sub)
+    return before
   }
 
   async redeem (ref: TokenRef, atMs: number, ttlSeconds: number, familyTtlSeconds: number): Promise<TokenStatus> {

@@ -84,7 +84,7 @@ const SCRIPTS = {
     numberOfKeys: 2,
     lua: PUT + "put(KEYS[1], '1', tonumber(ARGV[2]))\nredis.call('HDEL', KEYS[2], ARGV[1])"
   },
-  // KEYS: cut-off, sessions, latest redeem. ARGV: cut-off ms, ttl ms. Keeps the latest of the three times.
+  // KEYS: cut-off, sessions, latest redeem. ARGV: cut-off ms, ttl ms. Keeps the latest of the three times and returns it.
   authxRevokeSubject: {
     numberOfKeys: 3,
     lua: PUT + `local before = ARGV[1]
@@ -93,7 +93,8 @@ for _, key in ipairs({ KEYS[1], KEYS[3] }) do
   if t and tonumber(t) > tonumber(before) then before = t end
 end
 put(KEYS[1], before, tonumber(ARGV[2]))
-redis.call('DEL', KEYS[2])`
+redis.call('DEL', KEYS[2])
+return before`
   },
   // KEYS: revoked jti, used mark, cut-off, family tombstone, latest redeem. ARGV: at ms, ttl ms, family ttl ms,
   // '1' when the token has a family. Returns the status before the call: revoked, family revoked, cut-off, first use.
@@ -224,9 +225,9 @@ export class RedisStore implements TokenStore {
     await this.#write('authxRevokeFamily', [base + 'fam:' + fam, base + 'sessions'], [fam, ms(ttlSeconds)])
   }
 
-  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void> {
+  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const base = this.#subject(sub)
-    await this.#write('authxRevokeSubject', [base + 'all', base + 'sessions', base + 'redeemed'], [beforeMs, ms(ttlSeconds)])
+    return Number(await this.#write<string>('authxRevokeSubject', [base + 'all', base + 'sessions', base + 'redeemed'], [beforeMs, ms(ttlSeconds)]))
   }
 
   /** The check and the mark are one script in the subject's slot; the family → subject index is another slot, written alongside. */

@@ -26,7 +26,7 @@ export interface TokenStatus {
   familyRevoked: boolean
   /** `revokeSubject` cut-off for the subject: tokens issued at or before it are revoked; 0 when none */
   revokedBefore: number
-  /** when `consume` first marked this (refresh) token used; 0 when never */
+  /** when `redeem` first marked this token used (something was minted from it); 0 when never */
   consumedAt: number
 }
 
@@ -52,8 +52,9 @@ export interface TokenStore {
    * Revoke every token of `sub` issued at or before the cut-off, and forget all its sessions. The cut-off
    * is the latest of `beforeMs`, the cut-off already stored, and the subject's latest `redeem` time, so
    * that a pair minted from a redeemed token is covered whichever instance's clock dated it.
+   * Resolves to the cut-off now in force.
    */
-  revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<void>
+  revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number>
   /**
    * The step before anything is minted from a token (rotation, implicit refresh), atomically across
    * every client of the store: reads the token's status, marks it used unless it already is, and records

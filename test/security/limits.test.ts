@@ -139,7 +139,7 @@ t.test('a store that hangs: 503 within storeTimeout, for guards, rotation and th
     await expectRefused(t, h, carry(location, pair.access_token), [pair.access_token], { status: 503, code: UNAVAILABLE, storeCause: [], label: `access via ${location}` })
     await expectRefused(t, h, carry(location, pair.refresh_token, 'refresh'), [pair.refresh_token], { status: 503, code: UNAVAILABLE, storeCause: [], label: `refresh via ${location}` })
   }
-  // rotation's atomic consume hangs: 503, no new pair
+  // rotation's atomic redeem hangs: 503, no new pair
   const res = await h.app.inject({ method: 'POST', url: '/rotate', headers: { authorization: `Bearer ${pair.refresh_token}` } })
   t.equal(res.statusCode, 503)
   t.equal(body(res).code, UNAVAILABLE)

@@ -3,12 +3,13 @@
  * Sources: OAuth 2.0 Security BCP (RFC 9700) §4.14.2 (refresh token rotation: "If a refresh token is
  * compromised and subsequently used by both the attacker and the legitimate client, one of them will
  * present an invalidated refresh token, which will inform the authorization server of the breach"),
- * RFC 6749 §10.4; OWASP JWT cheat sheet; CWE-367 (TOCTOU: the consume step must be atomic); SPEC §7.
+ * RFC 6749 §10.4; OWASP JWT cheat sheet; CWE-367 (TOCTOU: the redeem step must be atomic); SPEC §7.
  */
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
 import { MemoryStore, type TokenStore } from '../../lib/index'
 import { LOCATIONS, SECRET, body, expectRefused, harness, type Harness, type Location } from './helpers'
+import { testClock, type TestClock } from '../helpers/app'
 
 const REUSED = 'FST_AUTHX_REFRESH_TOKEN_REUSED'
 const REVOKED = 'FST_AUTHX_REVOKED_TOKEN'
@@ -24,7 +25,7 @@ function rotateRequest (h: Harness, location: Location, token: string): InjectOp
   }
 }
 
-/** An async store: every call waits a random 0–3 ms first, like a network round trip (consume stays atomic). */
+/** An async store: every call waits a random 0–3 ms first, like a network round trip (redeem stays atomic). */
 function slowStore (): TokenStore {
   const target = new MemoryStore()
   return new Proxy(target, {
@@ -39,8 +40,8 @@ function slowStore (): TokenStore {
   }) as unknown as TokenStore
 }
 
-async function rotationApp (reuseGraceSeconds: number, store?: TokenStore) {
-  return await harness({ secret: SECRET, rotation: { reuseGraceSeconds }, ...(store === undefined ? {} : { store }), storeTimeout: 2000 }, {
+async function rotationApp (reuseGraceSeconds: number, store?: TokenStore, clock?: TestClock) {
+  return await harness({ secret: SECRET, rotation: { reuseGraceSeconds }, ...(store === undefined ? {} : { store }), storeTimeout: 2000, now: clock?.now }, {
     setup (app, hit) {
       app.post('/rotate', { preValidation: app.requireRefresh }, async request => { hit(); return await app.authx.rotateRefreshToken(request.tokenPayload) })
     }
@@ -48,18 +49,18 @@ async function rotationApp (reuseGraceSeconds: number, store?: TokenStore) {
 }
 
 /**
- * An async store whose consume() round trips get shorter with each call: the first caller's answer
+ * An async store whose redeem() round trips get shorter with each call: the first caller's answer
  * arrives last, as happens across Redis connections or instances. Deterministic.
  */
 function reorderingStore (): TokenStore {
   const target = new MemoryStore()
-  let consumes = 0
+  let redeems = 0
   return new Proxy(target, {
     get (obj, prop) {
       const value = Reflect.get(obj, prop, obj)
       if (typeof value !== 'function') return value
       return async (...args: unknown[]) => {
-        if (prop === 'consume') await new Promise(resolve => setTimeout(resolve, Math.max(0, 60 - 3 * consumes++)))
+        if (prop === 'redeem') await new Promise(resolve => setTimeout(resolve, Math.max(0, 60 - 3 * redeems++)))
         return await value.apply(obj, args)
       }
     }
@@ -68,7 +69,7 @@ function reorderingStore (): TokenStore {
 
 t.test('20 concurrent refreshes with reuseGraceSeconds 0: exactly one wins, the family is revoked (RFC 9700 §4.14.2, CWE-367)', async t => {
   // 'reordering store': requests 2 ms apart whose store answers arrive in reverse order. The reuse test in
-  // lib/sessions.ts rotateRefreshToken() compares the caller's Date.now(), taken before consume(), with the first mark:
+  // lib/sessions.ts rotateRefreshToken() compares the caller's Date.now(), taken before redeem(), with the first mark:
   // an earlier caller whose answer arrives later sees `now - first < 0` and is let through as if within
   // the grace window, so several requests win even with reuseGraceSeconds 0.
   // (the async store fails only now and then for the same reason: random delays reorder answers sometimes)
@@ -99,7 +100,8 @@ t.test('20 concurrent refreshes with reuseGraceSeconds 0: exactly one wins, the 
 })
 
 t.test('a stolen refresh token: whoever comes second after the grace window ends the session for both (RFC 9700 §4.14.2)', async t => {
-  const h = await rotationApp(0.2)
+  const clock = testClock()
+  const h = await rotationApp(0.2, undefined, clock)
   for (const location of LOCATIONS) {
     const victim = await h.app.authx.createSession('victim')
     // the thief rotates first
@@ -110,7 +112,7 @@ t.test('a stolen refresh token: whoever comes second after the grace window ends
     const tab = await h.app.inject(rotateRequest(h, location, victim.refresh_token))
     t.equal(tab.statusCode, 200, `within the grace window via ${location}: a second pair`)
     t.equal((await h.app.inject({ method: 'GET', url: '/access', headers: { authorization: `Bearer ${thiefPair.access_token}` } })).statusCode, 200, 'nothing revoked yet')
-    await new Promise(resolve => setTimeout(resolve, 250))
+    clock.advance(200) // exactly the grace window: a use at first use + reuseGraceSeconds is reuse
     // the victim comes back after the window: reuse, refused by requireRefresh before the handler
     await expectRefused(t, h, rotateRequest(h, location, victim.refresh_token), [victim.refresh_token], { code: REUSED, label: `reuse after the window via ${location}` })
     // every token of the family is dead: the thief's and the second tab's
@@ -168,12 +170,13 @@ t.test('rotation refuses what is not a verified refresh payload; maxSessionAge e
   await t.rejects(h.app.authx.rotateRefreshToken(null as any), { code: 'FST_AUTHX_REFRESH_TOKEN_REQUIRED' })
   await h.close()
 
-  const aged = await harness({ secret: SECRET, rotation: { reuseGraceSeconds: 0, maxSessionAge: 1 } }, {
+  const clock = testClock()
+  const aged = await harness({ secret: SECRET, rotation: { reuseGraceSeconds: 0, maxSessionAge: 1 }, now: clock.now }, {
     setup (app, hit) { app.post('/rotate', { preValidation: app.requireRefresh }, async request => { hit(); return await app.authx.rotateRefreshToken(request.tokenPayload) }) }
   })
   const pair = await aged.app.authx.createSession('u')
-  t.ok((aged.app.authx.verifyToken(pair.refresh_token).exp as number) <= Math.floor(Date.now() / 1000) + 1, 'the refresh token does not outlive the family')
-  await new Promise(resolve => setTimeout(resolve, 2100 - (Date.now() % 1000)))
+  t.ok((aged.app.authx.verifyToken(pair.refresh_token).exp as number) <= Math.floor(clock.now() / 1000) + 1, 'the refresh token does not outlive the family')
+  clock.advance(2000)
   await expectRefused(t, aged, rotateRequest(aged, 'headers', pair.refresh_token), [pair.refresh_token], { code: 'FST_AUTHX_TOKEN_EXPIRED', label: 'past maxSessionAge' })
   await aged.close()
 })

@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { LOCATIONS, SECRET, body, carry, claims, expectAccepted, expectRefused, harness, hs, type RouteKind } from './helpers'
+import { testClock } from '../helpers/app'
 
 const INVALID = 'FST_AUTHX_INVALID_TOKEN'
 const EXPIRED = 'FST_AUTHX_TOKEN_EXPIRED'
@@ -31,16 +32,20 @@ t.test('expired tokens of both types in every location (RFC 7519 §4.1.4)', asyn
 })
 
 t.test('the exact exp boundary: exp == now is expired (RFC 7519 §4.1.4 "on or after")', async t => {
-  const h = await harness()
-  // Wait for the start of a second so that exp == floor(now) stays "now" for the whole request.
-  await new Promise(resolve => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5))
+  // The plugin's clock set to the start of a second: exp == now holds for the whole test.
   const at = now()
+  const clock = testClock(at * 1000)
+  const h = await harness({ secret: SECRET, now: clock.now })
   for (const location of LOCATIONS) {
     const token = hs(claims({ iat: at - 60, nbf: at - 60, exp: at }))
     await expectRefused(t, h, carry(location, token), [token], { code: EXPIRED, label: `exp == now via ${location}` })
   }
   const later = hs(claims({ iat: at - 60, nbf: at - 60, exp: at + 5 }))
   await expectAccepted(t, h, carry('headers', later), 'exp = now + 5 is still valid')
+  clock.advance(4999)
+  await expectAccepted(t, h, carry('headers', later), 'and so it is a millisecond before exp')
+  clock.advance(1)
+  await expectRefused(t, h, carry('headers', later), [later], { code: EXPIRED, label: 'and expired from exp on, to the millisecond' })
   await h.close()
 })
 
