@@ -33,6 +33,11 @@ async function authxPlugin (fastify: FastifyInstance, options: AuthxOptions): Pr
   const config = normalise(options)
   const keys = loadKeys(options, msg => { fastify.log.warn(msg); emitAuthxWarning('FST_AUTHX_SHORT_SECRET', msg) })
   const store = options.store === undefined ? new MemoryStore({ now: config.now }) : checkStore(options.store)
+  for (const problem of (store as TokenStore).warnings?.() ?? []) {
+    const message = `fastify-authx: the store's Redis client would queue commands without bound: ${problem} (see the README, "Redis at scale")`
+    fastify.log.warn(message)
+    process.emitWarning(message, { code: 'FST_AUTHX_UNBOUNDED_QUEUE' })
+  }
   if (config.tokenLocation.includes('cookies') && !config.csrf.protect) {
     fastify.log.warn('fastify-authx: cookies are a token location and CSRF protection is off; cookie-authenticated requests can be forged')
     emitAuthxWarning('FST_AUTHX_CSRF_OFF')
@@ -157,7 +162,7 @@ export { authx }
 export { errors, isAuthxError, type AuthxError, type AuthxErrorCode } from './errors'
 export { warnings, type AuthxWarningCode } from './warnings'
 export { MemoryStore } from './stores/memory'
-export { RedisStore, type RedisClient, type RedisStoreOptions } from './stores/redis'
+export { RedisStore, type RedisClient, type RedisPipeline, type RedisStoreOptions, type ReplicaWait } from './stores/redis'
 export type { TokenStore, TokenRef, TokenStatus, SessionRecord } from './stores/types'
 export { TokenPayloadSchema, TokenPairSchema, AccessTokenResponseSchema, AuthErrorSchema } from './schemas'
 export { AuthxOptionsSchema, type AuthxOptions, type TokenLocation, type TokenType } from './options'

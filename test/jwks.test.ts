@@ -81,7 +81,8 @@ function forge (key: KeyObject | string, alg: string, kid: string | undefined, c
     header: header as any,
     noTimestamp: true
   })
-  return signer({ sub: 'mallory', type: 'access', jti: randomUUID(), iat: now, nbf: now, exp: now + 600, fresh: false, ...claims })
+  // dated a minute back: a verifier's test clock, frozen when it was made, may lag the real time by a second
+  return signer({ sub: 'mallory', type: 'access', jti: randomUUID(), iat: now - 60, nbf: now - 60, exp: now + 600, fresh: false, ...claims })
 }
 
 /**

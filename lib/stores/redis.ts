@@ -1,6 +1,13 @@
 import type { SessionRecord, TokenRef, TokenStatus, TokenStore } from './types.js'
 import { badArgument, errors } from '../errors'
 
+/** The part of an ioredis pipeline the replica wait uses. */
+export interface RedisPipeline {
+  eval (script: string, numberOfKeys: number, ...keysAndArgs: Array<string | number>): RedisPipeline
+  wait (replicas: number, timeout: number): RedisPipeline
+  exec (): Promise<Array<[Error | null, unknown]> | null>
+}
+
 /**
  * The part of an ioredis `Redis` or `Cluster` client the store uses. Declared here so that the
  * package's types never import ioredis (an optional peer): apps without it still type-check.
@@ -9,16 +16,44 @@ export interface RedisClient {
   defineCommand (name: string, definition: { numberOfKeys: number, lua: string }): void
   mget (keys: string[]): Promise<Array<string | null>>
   get (key: string): Promise<string | null>
+  pipeline (): RedisPipeline
   quit (): Promise<unknown>
   disconnect (): void
   readonly status: string
+  /** the options the client was made with: read to warn about unbounded queues */
+  readonly options?: object
+  readonly isCluster?: boolean
 }
 
-export type RedisStoreOptions = ({ client: RedisClient, url?: undefined } | { url: string, client?: undefined }) & {
+/** `WAIT numreplicas timeout` after every write: see `waitForReplicas` below. */
+export interface ReplicaWait {
+  /** how many replicas must confirm a write (at least 1) */
+  replicas: number
+  /** milliseconds to wait for them (at least 1: `WAIT` with 0 would block forever); keep it under `storeTimeout` */
+  timeout: number
+}
+
+export type RedisStoreOptions = ({ client: RedisClient, url?: undefined, commandTimeout?: undefined } | {
+  url: string
+  client?: undefined
+  /**
+   * Only with `url`: milliseconds after which the store's client gives a command up (default 500; keep it
+   * at or above the plugin's `storeTimeout`, 200 by default). A connection that answers nothing for that
+   * long while commands wait for it (a hung server) is dropped, and its queued commands with it.
+   */
+  commandTimeout?: number
+}) & {
   /** prepended to every key; default 'authx:' */
   prefix?: string
   /** the clock sessions expire by: milliseconds since the epoch (default `Date.now`); give it the plugin's `now` */
   now?: () => number
+  /**
+   * The replica-wait option: revocations, redeems (rotation, implicit refresh) and session writes are
+   * sent with `WAIT replicas timeout` behind them, on the same connection to the node that took the
+   * write, and reject (the plugin answers 503) when fewer replicas confirm. Then a write the plugin
+   * reported done survives the loss of that master. Off by default (Redis replicates asynchronously).
+   */
+  waitForReplicas?: ReplicaWait
 }
 
 /** The answer for a token Redis knows nothing about: shared and frozen, so read it, never mutate it. */
@@ -127,17 +162,12 @@ return live`
   }
 } as const
 
-/** What defineCommand adds to the client. */
-interface Scripts {
-  authxPut (key: string, value: string, ttlMs: number): Promise<null>
-  authxRevokeFamily (tombstone: string, sessions: string, fam: string, ttlMs: number): Promise<null>
-  authxRevokeSubject (cutoff: string, sessions: string, minted: string, beforeMs: number, ttlMs: number): Promise<string>
-  authxRedeem (jti: string, used: string, cutoff: string, family: string, minted: string,
-    atMs: number, ttlMs: number, familyTtlMs: number, hasFamily: '0' | '1'): Promise<[number, number, string, string]>
-  authxMinted (minted: string, atMs: number, ttlMs: number): Promise<null>
-  authxSaveSession (sessions: string, tombstone: string, minted: string, fam: string, json: string, msLeft: number, createdAt: number): Promise<number>
-  authxTouchSession (sessions: string, fam: string, lastUsedAt: number, expiresAt: number, now: number): Promise<number>
-  authxListSessions (sessions: string, now: number): Promise<string[]>
+type ScriptName = keyof typeof SCRIPTS
+type Arg = string | number
+
+/** A write the replicas did not confirm in time: the plugin fails closed on it (503). */
+class ReplicaWaitError extends Error {
+  override name = 'ReplicaWaitError'
 }
 
 /**
@@ -153,20 +183,32 @@ interface Scripts {
  * Redis errors reject; the plugin bounds calls with its own timeout and fails closed.
  */
 export class RedisStore implements TokenStore {
-  readonly #client: RedisClient & Scripts
+  readonly #client: RedisClient
   readonly #ownsClient: boolean
   readonly #prefix: string
   readonly #now: () => number
+  readonly #wait: ReplicaWait | undefined
 
   constructor (options: RedisStoreOptions) {
     if (options.client !== undefined && options.url !== undefined) throw badArgument('RedisStore takes { client } or { url }, not both')
-    if (options.client !== undefined) this.#client = withScripts(options.client)
-    else if (typeof options.url === 'string') this.#client = withScripts(connect(options.url))
-    else throw badArgument('RedisStore needs { client } (an ioredis Redis or Cluster) or { url }')
+    if (options.client !== undefined) {
+      if (options.commandTimeout !== undefined) throw badArgument('RedisStore: commandTimeout is for { url }; set commandTimeout and socketTimeout on the client you pass in')
+      this.#client = withScripts(options.client)
+    } else if (typeof options.url === 'string') {
+      const timeout = options.commandTimeout ?? 500
+      if (!Number.isInteger(timeout) || timeout < 1) throw badArgument('RedisStore: commandTimeout must be a whole number of milliseconds, at least 1')
+      this.#client = withScripts(connect(options.url, timeout))
+    } else throw badArgument('RedisStore needs { client } (an ioredis Redis or Cluster) or { url }')
     this.#ownsClient = options.client === undefined
     this.#prefix = options.prefix ?? 'authx:'
     if (options.now !== undefined && typeof options.now !== 'function') throw badArgument('RedisStore: now must be a function')
     this.#now = options.now ?? Date.now
+    const wait = options.waitForReplicas
+    if (wait !== undefined && (wait === null || typeof wait !== 'object' || !Number.isInteger(wait.replicas) || wait.replicas < 1 ||
+      !Number.isInteger(wait.timeout) || wait.timeout < 1)) {
+      throw badArgument('RedisStore: waitForReplicas must be { replicas, timeout }, whole numbers of at least 1')
+    }
+    this.#wait = wait === undefined ? undefined : { replicas: wait.replicas, timeout: wait.timeout }
   }
 
   /** One round trip (MGET of one subject's keys), on every guarded request. */
@@ -185,17 +227,17 @@ export class RedisStore implements TokenStore {
   }
 
   async revokeToken (ref: TokenRef, ttlSeconds: number): Promise<void> {
-    await this.#client.authxPut(this.#subject(ref.sub) + 'jti:' + ref.jti, '1', ms(ttlSeconds))
+    await this.#write('authxPut', [this.#subject(ref.sub) + 'jti:' + ref.jti], ['1', ms(ttlSeconds)])
   }
 
   async revokeFamily (sub: string, fam: string, ttlSeconds: number): Promise<void> {
     const base = this.#subject(sub)
-    await this.#client.authxRevokeFamily(base + 'fam:' + fam, base + 'sessions', fam, ms(ttlSeconds))
+    await this.#write('authxRevokeFamily', [base + 'fam:' + fam, base + 'sessions'], [fam, ms(ttlSeconds)])
   }
 
   async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const base = this.#subject(sub)
-    return Number(await this.#client.authxRevokeSubject(base + 'all', base + 'sessions', base + 'minted', beforeMs, ms(ttlSeconds)))
+    return Number(await this.#write<string>('authxRevokeSubject', [base + 'all', base + 'sessions', base + 'minted'], [beforeMs, ms(ttlSeconds)]))
   }
 
   /** The check and the mark are one script in the subject's slot; the family → subject index is another slot, written alongside. */
@@ -203,9 +245,10 @@ export class RedisStore implements TokenStore {
     const base = this.#subject(ref.sub)
     const familyTtl = ms(familyTtlSeconds)
     const [[revoked, familyRevoked, cutoff, first]] = await Promise.all([
-      this.#client.authxRedeem(base + 'jti:' + ref.jti, base + 'used:' + ref.jti, base + 'all', base + 'fam:' + (ref.fam ?? ''), base + 'minted',
-        atMs, ms(ttlSeconds), familyTtl, ref.fam === undefined ? '0' : '1'),
-      ref.fam === undefined ? null : this.#client.authxPut(this.#family(ref.fam), encodeSubject(ref.sub), familyTtl)
+      this.#write<[number, number, string, string]>('authxRedeem',
+        [base + 'jti:' + ref.jti, base + 'used:' + ref.jti, base + 'all', base + 'fam:' + (ref.fam ?? ''), base + 'minted'],
+        [atMs, ms(ttlSeconds), familyTtl, ref.fam === undefined ? '0' : '1']),
+      ref.fam === undefined ? null : this.#write('authxPut', [this.#family(ref.fam)], [encodeSubject(ref.sub), familyTtl])
     ])
     return { revoked: revoked === 1, familyRevoked: familyRevoked === 1, revokedBefore: Number(cutoff), consumedAt: Number(first) }
   }
@@ -213,8 +256,8 @@ export class RedisStore implements TokenStore {
   async recordFamily (sub: string, fam: string, ttlSeconds: number, atMs: number): Promise<void> {
     const ttl = ms(ttlSeconds)
     await Promise.all([
-      this.#client.authxPut(this.#family(fam), encodeSubject(sub), ttl),
-      this.#client.authxMinted(this.#subject(sub) + 'minted', atMs, ttl)
+      this.#write('authxPut', [this.#family(fam)], [encodeSubject(sub), ttl]),
+      this.#write('authxMinted', [this.#subject(sub) + 'minted'], [atMs, ttl])
     ])
   }
 
@@ -223,19 +266,20 @@ export class RedisStore implements TokenStore {
     const base = this.#subject(sub)
     const left = record.expiresAt - this.#now()
     await Promise.all([
-      this.#client.authxSaveSession(base + 'sessions', base + 'fam:' + record.fam, base + 'minted', record.fam, JSON.stringify(record), left, record.createdAt),
-      this.#client.authxPut(this.#family(record.fam), encodeSubject(sub), Math.max(1, left))
+      this.#write('authxSaveSession', [base + 'sessions', base + 'fam:' + record.fam, base + 'minted'], [record.fam, JSON.stringify(record), left, record.createdAt]),
+      this.#write('authxPut', [this.#family(record.fam)], [encodeSubject(sub), Math.max(1, left)])
     ])
   }
 
   async touchSession (sub: string, fam: string, lastUsedAt: number, expiresAt: number): Promise<void> {
     const now = this.#now()
-    const touched = await this.#client.authxTouchSession(this.#subject(sub) + 'sessions', fam, lastUsedAt, expiresAt, now)
-    if (touched === 1) await this.#client.authxPut(this.#family(fam), encodeSubject(sub), Math.max(1, expiresAt - now))
+    const touched = await this.#write('authxTouchSession', [this.#subject(sub) + 'sessions'], [fam, lastUsedAt, expiresAt, now])
+    if (touched === 1) await this.#write('authxPut', [this.#family(fam)], [encodeSubject(sub), Math.max(1, expiresAt - now)])
   }
 
+  /** Deletes the expired records it finds, but waits for no replica: they are expired on every node anyway. */
   async listSessions (sub: string): Promise<SessionRecord[]> {
-    const live = await this.#client.authxListSessions(this.#subject(sub) + 'sessions', this.#now())
+    const live = await this.#call<string[]>('authxListSessions', [this.#subject(sub) + 'sessions'], [this.#now()])
     return live.map(json => JSON.parse(json) as SessionRecord).sort((a, b) => a.createdAt - b.createdAt)
   }
 
@@ -244,11 +288,40 @@ export class RedisStore implements TokenStore {
     return sub === null ? null : decodeSubject(sub)
   }
 
+  /** What a client passed in would keep queued without bound; the plugin warns about it at register time. */
+  warnings (): string[] {
+    return this.#ownsClient ? [] : unboundedQueues(this.#client)
+  }
+
   /** Quits the client the store made from `url`; a client passed in stays the caller's to close. */
   async close (): Promise<void> {
     if (!this.#ownsClient) return
     if (this.#client.status === 'ready') await this.#client.quit()
     else this.#client.disconnect()
+  }
+
+  #call<T> (name: ScriptName, keys: string[], args: Arg[]): Promise<T> {
+    return (this.#client as unknown as Record<ScriptName, (...a: Arg[]) => Promise<T>>)[name](...keys, ...args)
+  }
+
+  /**
+   * A script that writes; with `waitForReplicas`, followed by `WAIT` in one pipeline. A pipeline goes to
+   * one connection: on a Cluster, to the master of its keys' slot (WAIT has no key and goes along), so
+   * WAIT counts the replicas of the node that took the write, which a separate WAIT could not promise.
+   * The script is sent as EVAL, never EVALSHA: a NOSCRIPT retry would be sent after the WAIT, unawaited.
+   */
+  async #write<T = unknown> (name: ScriptName, keys: string[], args: Arg[]): Promise<T> {
+    const wait = this.#wait
+    if (wait === undefined) return await this.#call<T>(name, keys, args)
+    const replies = await this.#client.pipeline().eval(SCRIPTS[name].lua, keys.length, ...keys, ...args).wait(wait.replicas, wait.timeout).exec()
+    if (replies === null || replies.length !== 2) throw new ReplicaWaitError('RedisStore: the write and its WAIT got no answer')
+    const [[writeError, value], [waitError, confirmed]] = replies
+    if (writeError !== null) throw writeError
+    if (waitError !== null) throw waitError
+    if (typeof confirmed !== 'number' || confirmed < wait.replicas) {
+      throw new ReplicaWaitError(`RedisStore: ${String(confirmed)} of ${wait.replicas} replicas confirmed a write within ${wait.timeout} ms`)
+    }
+    return value as T
   }
 
   #subject (sub: string): string {
@@ -284,23 +357,58 @@ function ms (ttlSeconds: number): number {
   return Math.max(1, Math.ceil(ttlSeconds * 1000))
 }
 
-function withScripts (client: RedisClient): RedisClient & Scripts {
+function withScripts (client: RedisClient): RedisClient {
   for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition)
-  return client as RedisClient & Scripts
+  return client
+}
+
+/**
+ * What would keep commands queued without bound in a client passed in (read from its options):
+ * no `socketTimeout` (a hung server, alive but silent, keeps every command sent to it), or an offline
+ * queue that is never flushed while Redis is unreachable.
+ */
+export function unboundedQueues (client: RedisClient): string[] {
+  const options = (client.options ?? {}) as Record<string, any>
+  const found: string[] = []
+  if (client.isCluster === true) {
+    if (options.redisOptions?.socketTimeout === undefined) found.push('redisOptions.socketTimeout is not set: a hung node keeps every command sent to it queued')
+    if (options.enableOfflineQueue !== false) found.push('enableOfflineQueue is not false: while the cluster is unreachable every command waits in its offline queue')
+  } else {
+    if (options.socketTimeout === undefined) found.push('socketTimeout is not set: a hung Redis keeps every command sent to it queued')
+    if (options.enableOfflineQueue !== false && options.maxRetriesPerRequest === null) {
+      found.push('maxRetriesPerRequest is null: while Redis is unreachable every command waits in the offline queue')
+    }
+  }
+  return found
 }
 
 /**
  * ioredis is an optional peer dependency: it is loaded only here, for a store that makes its own client.
- * Fail fast when Redis is down (one retry, then the command rejects) rather than queue requests forever.
+ * Every queue is bounded in time: a command unanswered for `commandTimeout` rejects; a connection silent
+ * that long while commands wait is dropped (a hung server), rejecting what it held; a dropped
+ * connection's commands fail at once (maxRetriesPerRequest 0) and are never replayed later; commands
+ * sent while reconnecting wait at most until the next attempt fails. Reconnects come at most 250 ms
+ * apart, and a Redis still loading its data is asked again every 100 ms, so the store is back soon
+ * after Redis is.
  */
-function connect (url: string): RedisClient {
+function connect (url: string, commandTimeout: number): RedisClient {
   let ioredis: typeof import('ioredis')
   try {
     ioredis = require('ioredis')
   } catch (err) {
     throw Object.assign(new errors.FST_AUTHX_IOREDIS_MISSING(), { cause: err })
   }
-  const client = new ioredis.Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 })
+  const client = new ioredis.Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    commandTimeout,
+    socketTimeout: commandTimeout,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, 250),
+    // a restarted Redis loading its AOF: look again every 100 ms, not every second (ioredis's default)
+    maxLoadingRetryTime: 100
+  })
   // Connection errors reach callers as rejected commands; unheard, ioredis would also print every retry.
   client.on('error', () => {})
   return client

@@ -78,4 +78,6 @@ export interface TokenStore {
   familySubject (fam: string): Promise<string | null>
   /** Release connections the store opened itself. */
   close? (): Promise<void>
+  /** Problems with how the store is set up (RedisStore: a client that would queue without bound); the plugin warns of each at register time. */
+  warnings? (): string[]
 }

@@ -2,10 +2,12 @@ import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import authx, { RedisStore } from '../../lib/index'
 import { SECRET, bearer } from '../helpers/app'
-import { deleteKeys, redisOrSkip, uniquePrefix } from '../helpers/redis'
+import type { Cluster, Redis } from 'ioredis'
+import { clusterOrSkip, deleteClusterKeys, deleteKeys, redisOrSkip, uniquePrefix } from '../helpers/redis'
 
-// Two app instances behind a load balancer, sharing revocation and rotation state through one Redis.
-async function instance (client: NonNullable<Awaited<ReturnType<typeof redisOrSkip>>>, prefix: string): Promise<FastifyInstance> {
+// Two app instances behind a load balancer, sharing revocation and rotation state through one Redis,
+// or through one Redis Cluster.
+async function instance (client: Redis | Cluster, prefix: string): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(authx, { secret: SECRET, store: new RedisStore({ client, prefix }), rotation: { reuseGraceSeconds: 0 }, storeTimeout: 2000 })
   app.get('/protected', { onRequest: app.requireAccess }, async req => req.tokenPayload.sub)
@@ -21,6 +23,18 @@ t.test('two instances, one Redis', async t => {
   if (client === null) return
   const prefix = uniquePrefix('authx-instances')
   t.teardown(() => deleteKeys(client, prefix))
+  await twoInstances(t, client, prefix)
+})
+
+t.test('two instances, one Redis Cluster', async t => {
+  const cluster = await clusterOrSkip(t)
+  if (cluster === null) return
+  const prefix = uniquePrefix('authx-instances')
+  t.teardown(() => deleteClusterKeys(cluster, prefix))
+  await twoInstances(t, cluster, prefix)
+})
+
+async function twoInstances (t: tap.Test, client: Redis | Cluster, prefix: string): Promise<void> {
   const a = await instance(client, prefix)
   const b = await instance(client, prefix)
   t.teardown(() => Promise.all([a.close(), b.close()]))
@@ -67,4 +81,4 @@ t.test('two instances, one Redis', async t => {
       t.equal((await app.inject({ method: 'POST', url: '/refresh', headers: bearer(next.refresh_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
     }
   })
-})
+}

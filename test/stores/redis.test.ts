@@ -171,3 +171,16 @@ t.test('the constructor wants exactly one of client and url', async t => {
   t.throws(() => new RedisStore({} as any), { code: 'FST_AUTHX_BAD_ARGUMENT' })
   t.throws(() => new RedisStore({ url: REDIS_URL, client: {} } as any), { code: 'FST_AUTHX_BAD_ARGUMENT' })
 })
+
+t.test('commandTimeout is for { url }; waitForReplicas wants whole numbers of at least 1', async t => {
+  const client = { defineCommand () {} } as unknown as Redis
+  t.throws(() => new RedisStore({ client, commandTimeout: 500 } as any), { name: 'TypeError', message: /commandTimeout is for \{ url \}/ })
+  for (const commandTimeout of [0, -1, 1.5, NaN]) t.throws(() => new RedisStore({ url: REDIS_URL, commandTimeout }), TypeError, `commandTimeout ${commandTimeout}`)
+  for (const waitForReplicas of [null, {}, { replicas: 1 }, { replicas: 0, timeout: 100 }, { replicas: 1, timeout: 0 }, { replicas: 1.5, timeout: 100 }]) {
+    t.throws(() => new RedisStore({ client, waitForReplicas: waitForReplicas as any }), { name: 'TypeError', message: /waitForReplicas/ }, JSON.stringify(waitForReplicas))
+  }
+  t.doesNotThrow(() => new RedisStore({ client, waitForReplicas: { replicas: 2, timeout: 100 } }))
+  const owning = new RedisStore({ url: REDIS_URL })
+  t.strictSame(owning.warnings(), [], 'a store that made its own client has nothing to warn about')
+  await owning.close()
+})
