@@ -24,7 +24,8 @@ app.route({
   url: '/refresh',
   onRequest: app.requireRefresh,
   schema: { response: { 200: AccessTokenResponseSchema } },
-  handler: async (request) => ({ access_token: app.createAccessToken(request.tokenPayload.sub, { fresh: false }) })
+  // redeems the refresh token: a logout landing while this request is in flight covers the new token too
+  handler: async (request) => await app.authx.refreshAccessToken(request.tokenPayload)
 })
 
 app.get('/protected', { onRequest: app.requireAccess }, async () => ({ message: 'You have access to this protected resource' }))
