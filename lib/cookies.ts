@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { badArgument } from './errors'
-import type { Config, TokenType } from './options'
+import type { CookieConfig, TypeConfig } from './options'
+import type { TokenType } from './schemas'
 
 export interface CookieOptions {
   /** seconds (or `'15m'`-style); overrides `cookies.maxAge` for this call */
@@ -16,24 +17,26 @@ type Reply = FastifyReply & { [kAccessCookieTouched]?: boolean }
  * The reply decorators that write and clear token cookies. Each JWT cookie is paired with a
  * readable CSRF cookie holding the token's `csrf` claim (double submit), when CSRF is on.
  */
-export function createCookieHelpers (config: Config, csrfOf: (token: string) => string | undefined, parseDuration: (v: number | string, path: string) => number) {
-  const { cookies, csrf } = config
+export interface CookieSlice {
+  cookies: CookieConfig
+  /** each type's token cookie and CSRF cookie */
+  types: Record<TokenType, Pick<TypeConfig, 'cookie' | 'csrfCookie'>>
+  /** `csrf.pairCookies`: write the readable CSRF cookie beside the token cookie */
+  pairCsrf: boolean
+}
+
+export function createCookieHelpers ({ cookies, types, pairCsrf }: CookieSlice, csrfOf: (token: string) => string | undefined, parseDuration: (v: number | string, path: string) => number) {
   const base = { domain: cookies.domain, secure: cookies.secure, sameSite: cookies.sameSite }
-  const names = {
-    access: { jwt: cookies.accessName, jwtPath: cookies.accessPath, csrf: csrf.accessCookieName, csrfPath: csrf.accessCookiePath },
-    refresh: { jwt: cookies.refreshName, jwtPath: cookies.refreshPath, csrf: csrf.refreshCookieName, csrfPath: csrf.refreshCookiePath }
-  }
-  const pairCsrf = csrf.protect && csrf.inCookies
 
   function set (reply: Reply, type: TokenType, token: string, options: CookieOptions = {}): FastifyReply {
     if (typeof token !== 'string' || token.length === 0) throw badArgument('a token is required')
-    const n = names[type]
+    const { cookie, csrfCookie } = types[type]
     const maxAge = options.maxAge === undefined ? cookies.maxAge : parseDuration(options.maxAge, 'maxAge')
     const common = maxAge === undefined ? base : { ...base, maxAge }
-    reply.setCookie(n.jwt, token, { ...common, path: n.jwtPath, httpOnly: cookies.httpOnly })
+    reply.setCookie(cookie.name, token, { ...common, path: cookie.path, httpOnly: cookies.httpOnly })
     if (pairCsrf) {
       const value = csrfOf(token)
-      if (value !== undefined) reply.setCookie(n.csrf, value, { ...common, path: n.csrfPath, httpOnly: false })
+      if (value !== undefined) reply.setCookie(csrfCookie.name, value, { ...common, path: csrfCookie.path, httpOnly: false })
     }
     if (type === 'access') reply[kAccessCookieTouched] = true
     reply.header('cache-control', 'no-store')
@@ -41,9 +44,9 @@ export function createCookieHelpers (config: Config, csrfOf: (token: string) => 
   }
 
   function unset (reply: Reply, type: TokenType): FastifyReply {
-    const n = names[type]
-    reply.clearCookie(n.jwt, { ...base, path: n.jwtPath, httpOnly: cookies.httpOnly })
-    if (pairCsrf) reply.clearCookie(n.csrf, { ...base, path: n.csrfPath, httpOnly: false })
+    const { cookie, csrfCookie } = types[type]
+    reply.clearCookie(cookie.name, { ...base, path: cookie.path, httpOnly: cookies.httpOnly })
+    if (pairCsrf) reply.clearCookie(csrfCookie.name, { ...base, path: csrfCookie.path, httpOnly: false })
     if (type === 'access') reply[kAccessCookieTouched] = true
     reply.header('cache-control', 'no-store')
     return reply

@@ -61,12 +61,12 @@ export function isAuthxError (err: unknown): err is AuthxError {
 
 /** A misuse of the API by the app's code (a bad subject, a claim `data` cannot set, …): a TypeError with a code. */
 export function badArgument (what: string): AuthxError {
-  return new errors.FST_AUTHX_BAD_ARGUMENT(what) as unknown as AuthxError
+  return new errors.FST_AUTHX_BAD_ARGUMENT(what)
 }
 
 /** A client-facing failure, with its challenge header attached for Fastify's error handler. */
 export function authError (code: Exclude<AuthxErrorCode, 'FST_AUTHX_BAD_OPTIONS' | 'FST_AUTHX_BAD_ARGUMENT'>, challenge?: string): AuthxError {
-  const err = new errors[code]() as unknown as AuthxError
+  const err: AuthxError = new errors[code]()
   const header = challenge ?? table[code][2]
   if (header !== undefined) err.headers = { 'www-authenticate': header }
   return err
@@ -74,7 +74,7 @@ export function authError (code: Exclude<AuthxErrorCode, 'FST_AUTHX_BAD_OPTIONS'
 
 /** Register-time failure naming the option path and what was expected. */
 export function badOptions (path: string, expected: string): AuthxError {
-  return new errors.FST_AUTHX_BAD_OPTIONS(`${path}: ${expected}`) as unknown as AuthxError
+  return new errors.FST_AUTHX_BAD_OPTIONS(`${path}: ${expected}`)
 }
 
 /** A missing-token failure whose message says why (a JSON-body lookup at `onRequest`). */

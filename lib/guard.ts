@@ -1,35 +1,15 @@
-import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authError, missingToken } from './errors'
 import { pendingKeys } from './jwks'
 import { createLookup } from './locations'
-import { validateShape, type Config, type TokenLocation, type TokenType } from './options'
+import { validateShape, type Config } from './options'
 import type { Revocation } from './revocation'
+import { GuardOptionsSchema, type Guard, type GuardOptions, type TokenLocation, type TokenType } from './schemas'
 import { requireScopes } from './scopes'
-import type { VerifiedPayload } from './tokens'
 import type { TokenPayload } from './types'
+import { wrongType, type VerifiedPayload } from './verifier'
 
-const Location = Type.Union([Type.Literal('headers'), Type.Literal('cookies'), Type.Literal('query'), Type.Literal('json')])
-
-export const GuardOptionsSchema = Type.Object({
-  type: Type.Optional(Type.Union([Type.Literal('access'), Type.Literal('refresh'), Type.Literal('any')])),
-  fresh: Type.Optional(Type.Boolean()),
-  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }))),
-  allScopes: Type.Optional(Type.Boolean()),
-  locations: Type.Optional(Type.Array(Location, { minItems: 1, uniqueItems: true })),
-  optional: Type.Optional(Type.Boolean()),
-  csrf: Type.Optional(Type.Boolean()),
-  checkRevoked: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
-
-/** Per-route guard options: see `app.authx.guard()`. */
-export type GuardOptions = Static<typeof GuardOptionsSchema>
-
-/**
- * A guard hook: use it as `onRequest`, `preValidation` or `preHandler` (Fastify passes `done`), or
- * call it yourself as `await guard(request, reply)`.
- */
-export type Guard = (request: FastifyRequest, reply: FastifyReply, done?: (err?: Error) => void) => Promise<void> | undefined
+export type { Guard, GuardOptions }
 
 const RESOLVED = Promise.resolve()
 
@@ -50,6 +30,7 @@ function accept (request: FastifyRequest, payload: VerifiedPayload, location: To
 
 /** What an optional guard leaves on a request that carries no token. */
 function acceptNone (request: FastifyRequest): void {
+  // typed as present for guarded handlers (as @fastify/jwt types `request.user`); null here, as documented
   request.tokenPayload = null as unknown as TokenPayload
   request.tokenLocation = null
 }
@@ -79,7 +60,6 @@ export function createGuardFactory (ctx: GuardContext) {
     const scopes = options.scopes !== undefined && options.scopes.length > 0 ? options.scopes : undefined
     const hasScopes = scopes === undefined ? undefined : requireScopes(scopes, options.allScopes !== false)
     const scopeChallenge = scopes === undefined ? '' : `Bearer error="insufficient_scope", scope="${scopes.join(' ')}"`
-    const wrongType = want === 'refresh' ? 'FST_AUTHX_REFRESH_TOKEN_REQUIRED' : 'FST_AUTHX_ACCESS_TOKEN_REQUIRED'
 
     /** The checks; returns a promise only when the store or `isRevoked` must be waited for. */
     function run (request: FastifyRequest): Promise<void> | undefined {
@@ -97,7 +77,7 @@ export function createGuardFactory (ctx: GuardContext) {
       }
       const payload = verify(token as string)
       const type = payload.type
-      if (want !== 'any' && type !== want) throw authError(wrongType)
+      if (want !== 'any' && type !== want) throw wrongType(want)
       if (fresh && payload.fresh !== true) throw authError('FST_AUTHX_FRESH_TOKEN_REQUIRED')
       if (csrfOn && location === 'cookies' && csrfMethods.has(request.method)) checkCsrf(request, payload, type)
       if (hasScopes !== undefined && !hasScopes(payload.scopes)) throw authError('FST_AUTHX_INSUFFICIENT_SCOPE', scopeChallenge)

@@ -2,17 +2,19 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { kAccessCookieTouched } from './cookies'
 import type { Config, ImplicitRefreshConfig } from './options'
 import type { Revocation } from './revocation'
-import type { TokenOptions, VerifiedPayload } from './tokens'
+import type { Issue, TokenOptions } from './signer'
+import type { Verify } from './verifier'
 
 type Request = FastifyRequest & { cookies?: Record<string, string | undefined> }
 type Reply = FastifyReply & { [kAccessCookieTouched]?: boolean }
 
 export interface ImplicitRefreshContext {
-  config: Config & { implicitRefresh: ImplicitRefreshConfig }
-  verify: (token: string) => VerifiedPayload
+  config: Pick<Config, 'types' | 'identityClaim' | 'now'>
+  implicitRefresh: ImplicitRefreshConfig
+  verify: Verify
   revocation: Revocation
   carried: (payload: Record<string, any>) => TokenOptions
-  issue: (type: 'access', sub: string, options: TokenOptions, at: number) => { token: string }
+  issue: Issue
 }
 
 /**
@@ -25,8 +27,8 @@ export interface ImplicitRefreshContext {
  */
 export function createImplicitRefresh (ctx: ImplicitRefreshContext) {
   const { config, verify, revocation, carried, issue } = ctx
-  const { deltaTime, routeInclude, routeExclude, methodInclude, methodExclude } = config.implicitRefresh
-  const cookieName = config.cookies.accessName
+  const { deltaTime, routeInclude, routeExclude, methodInclude, methodExclude } = ctx.implicitRefresh
+  const cookieName = config.types.access.cookie.name
   const subjectClaim = config.identityClaim
   const { now } = config
 

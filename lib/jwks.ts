@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { authError, errors, type AuthxError } from './errors'
 import { fits, thumbprint } from './keys'
 import type { AlgorithmName, Config, JwksConfig } from './options'
-import { verifierOptions, type JwtApi } from './tokens'
+import { verifierOptions, type JwtApi } from './jwt'
 import { emitAuthxWarning } from './warnings'
 
 /** Members that only a private or symmetric JWK has: a JWKS that carries one is leaking a secret. */
@@ -272,7 +272,7 @@ async function readCapped (res: Response): Promise<string> {
   if (res.body === null) return ''
   const chunks: Uint8Array[] = []
   let size = 0
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body) {
     size += chunk.byteLength
     if (size > MAX_BYTES) throw new FetchFailure('too large')
     chunks.push(chunk)

@@ -1,6 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import { authError } from './errors'
-import type { Config, TokenLocation, TokenType } from './options'
+import type { Config } from './options'
+import { TOKEN_TYPES, type TokenLocation, type TokenType } from './schemas'
+import type { WantedType } from './verifier'
 
 /**
  * Reads one location for one name. Returns the token, `undefined` when the location holds none,
@@ -105,16 +107,16 @@ function fromJson (name: string): Finder {
 }
 
 /** The lookup for one guard: its locations in order, each with the names of the type it asks for. */
-export function createLookup (config: Config, locations: TokenLocation[], type: TokenType | 'any', parseCookie: (header: string) => unknown): Lookup {
-  const types: TokenType[] = type === 'any' ? ['access', 'refresh'] : [type]
+export function createLookup (config: Pick<Config, 'header' | 'query' | 'types'>, locations: TokenLocation[], type: WantedType, parseCookie: (header: string) => unknown): Lookup {
+  const types: readonly TokenType[] = type === 'any' ? TOKEN_TYPES : [type]
   const lookup: Lookup = { finders: [], locations: [] }
   const add = (location: TokenLocation, finder: Finder) => { lookup.finders.push(finder); lookup.locations.push(location) }
   for (const location of locations) {
     if (location === 'headers') { add(location, fromHeader(config.header.name, config.header.type)); continue }
     for (const t of types) {
-      if (location === 'cookies') add(location, fromCookie(t === 'access' ? config.cookies.accessName : config.cookies.refreshName, parseCookie))
+      if (location === 'cookies') add(location, fromCookie(config.types[t].cookie.name, parseCookie))
       else if (location === 'query') add(location, fromQuery(config.query.name))
-      else add(location, fromJson(t === 'access' ? config.json.accessKey : config.json.refreshKey))
+      else add(location, fromJson(config.types[t].jsonKey))
     }
   }
   return lookup

@@ -1,7 +1,6 @@
 import type { FastifyInstance, RouteOptions } from 'fastify'
-import type { Guard, GuardOptions } from './guard'
-import type { Config, TokenLocation } from './options'
-import { AuthErrorSchema } from './schemas'
+import type { Config } from './options'
+import { AuthErrorSchema, type Guard, type GuardOptions, type TokenLocation } from './schemas'
 
 /**
  * OpenAPI with nothing written by the app. @fastify/swagger builds its document from the routes it saw
@@ -47,8 +46,8 @@ export function describeGuards (factory: (options?: GuardOptions) => Guard, conf
     header: config.header.name,
     headerType: config.header.type,
     query: config.query.name,
-    cookies: { access: config.cookies.accessName, refresh: config.cookies.refreshName },
-    csrfHeaders: { access: config.csrf.accessHeader, refresh: config.csrf.refreshHeader },
+    cookies: { access: config.types.access.cookie.name, refresh: config.types.refresh.cookie.name },
+    csrfHeaders: { access: config.types.access.csrfHeader, refresh: config.types.refresh.csrfHeader },
     csrfMethods: [...config.csrf.methods].map(m => m.toLowerCase())
   }
   return function guard (options: GuardOptions = {}): Guard {

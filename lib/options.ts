@@ -2,18 +2,16 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyRequest } from 'fastify'
 import { badOptions } from './errors'
+import { REGISTERED_CLAIMS, TokenLocationSchema, type TokenLocation, type TokenType } from './schemas'
 import type { TokenStore } from './stores/types'
 import type { AuthxSubject, TokenPayload } from './types'
 
-/** Where a token can be found, in the order the app lists them. */
-export type TokenLocation = 'headers' | 'cookies' | 'query' | 'json'
-export type TokenType = 'access' | 'refresh'
+export type { TokenLocation, TokenType }
 export type Lifetime = number | string | false
 
 const Lifetime = Type.Union([Type.Number(), Type.String(), Type.Literal(false)])
 const Name = Type.String({ minLength: 1 })
 const Names = Type.Array(Type.String({ minLength: 1 }))
-const Location = Type.Union([Type.Literal('headers'), Type.Literal('cookies'), Type.Literal('query'), Type.Literal('json')])
 const SameSite = Type.Union([Type.Literal('strict'), Type.Literal('lax'), Type.Literal('none'), Type.Literal(true), Type.Literal(false)])
 /** Keys, secrets, stores and callbacks are checked by hand below: JSON Schema cannot describe them. */
 const Anything = Type.Unknown()
@@ -40,7 +38,7 @@ export const AuthxOptionsSchema = Type.Object({
   leeway: Type.Optional(Type.Number({ minimum: 0, maximum: 86400 })),
   encodeNbf: Type.Optional(Type.Boolean()),
   identityClaim: Type.Optional(Name),
-  tokenLocation: Type.Optional(Type.Union([Location, Type.Array(Location, { minItems: 1, uniqueItems: true })])),
+  tokenLocation: Type.Optional(Type.Union([TokenLocationSchema, Type.Array(TokenLocationSchema, { minItems: 1, uniqueItems: true })])),
   header: Type.Optional(Type.Object({ name: Type.Optional(Name), type: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]*$' })) }, closed)),
   query: Type.Optional(Type.Object({ name: Type.Optional(Name) }, closed)),
   json: Type.Optional(Type.Object({ accessKey: Type.Optional(Name), refreshKey: Type.Optional(Name) }, closed)),
@@ -120,14 +118,13 @@ export interface AuthxOptions extends Omit<Plain,
   now?: () => number
 }
 
+/** A previous HMAC secret, with the `kid` its tokens carry (see "Key rotation" in the README). */
 export interface PreviousSecret { secret: string | Buffer, keyId?: string }
+/** The signing algorithms the plugin knows. */
 export type AlgorithmName = Static<typeof Algorithm>
 
+/** The cookie attributes both token types share. */
 export interface CookieConfig {
-  accessName: string
-  refreshName: string
-  accessPath: string
-  refreshPath: string
   domain?: string
   secure: boolean
   sameSite: 'strict' | 'lax' | 'none' | boolean
@@ -136,20 +133,31 @@ export interface CookieConfig {
   maxAge?: number
 }
 
+/** CSRF, with its three derived switches computed once here. */
 export interface CsrfConfig {
+  /** guards check double-submit CSRF on cookie tokens (the `csrf.protect` option) */
   protect: boolean
+  /** new tokens carry a `csrf` claim: `protect`, and cookies are a configured token location */
+  claim: boolean
+  /** the reply helpers pair each token cookie with a readable CSRF cookie: `protect` and `csrf.inCookies` */
+  pairCookies: boolean
   methods: Set<string>
-  inCookies: boolean
-  accessCookieName: string
-  refreshCookieName: string
-  accessCookiePath: string
-  refreshCookiePath: string
-  /** lower-cased: Node gives header names in lower case */
-  accessHeader: string
-  refreshHeader: string
   checkForm: boolean
-  accessField: string
-  refreshField: string
+}
+
+/** Everything that differs between access and refresh tokens: one record per type, computed once. */
+export interface TypeConfig {
+  /** seconds; false = no `exp` */
+  lifetime: number | false
+  /** the HttpOnly cookie that carries the token */
+  cookie: { name: string, path: string }
+  /** the readable cookie that carries its CSRF value */
+  csrfCookie: { name: string, path: string }
+  /** lower-cased: Node gives header names in lower case */
+  csrfHeader: string
+  csrfField: string
+  /** the key of a JSON body that carries the token */
+  jsonKey: string
 }
 
 export interface ImplicitRefreshConfig {
@@ -182,7 +190,7 @@ export interface RotationConfig {
 
 /** Everything the factories need, normalised once. Request code reads only this. */
 export interface Config {
-  lifetimes: Record<TokenType, number | false>
+  types: Record<TokenType, TypeConfig>
   issuer?: string
   audience?: string | string[]
   decodeIssuer?: string[]
@@ -193,7 +201,6 @@ export interface Config {
   tokenLocation: TokenLocation[]
   header: { name: string, type: string }
   query: { name: string }
-  json: { accessKey: string, refreshKey: string }
   cookies: CookieConfig
   csrf: CsrfConfig
   implicitRefresh: ImplicitRefreshConfig | false
@@ -257,10 +264,10 @@ function fn (value: unknown, path: string): void {
   if (value !== undefined && typeof value !== 'function') throw badOptions(path, 'a function')
 }
 
-/** Normalises everything but keys and the store, which have their own modules. */
-// Claims the plugin writes itself: none of them can carry the subject.
-const OWN_CLAIMS = new Set(['type', 'jti', 'iat', 'nbf', 'exp', 'fresh', 'csrf', 'scopes', 'iss', 'aud', 'fam'])
+/** Claims the plugin writes itself: none of them can carry the subject (`sub` is the default one that does). */
+const OWN_CLAIMS = new Set([...REGISTERED_CLAIMS].filter(claim => claim !== 'sub'))
 
+/** Normalises everything but keys and the store, which have their own modules. */
 export function normalise (o: AuthxOptions): Config {
   if (o.identityClaim !== undefined && OWN_CLAIMS.has(o.identityClaim)) {
     throw badOptions('identityClaim', `a claim of your own ('sub' or another name), not the registered claim '${o.identityClaim}'`)
@@ -271,10 +278,6 @@ export function normalise (o: AuthxOptions): Config {
   const c = o.cookies ?? {}
   const x = o.csrf ?? {}
   const cookies: CookieConfig = {
-    accessName: c.accessName ?? 'access_token_cookie',
-    refreshName: c.refreshName ?? 'refresh_token_cookie',
-    accessPath: c.accessPath ?? '/',
-    refreshPath: c.refreshPath ?? '/',
     domain: c.domain,
     secure: c.secure ?? true,
     sameSite: c.sameSite ?? 'lax',
@@ -284,28 +287,38 @@ export function normalise (o: AuthxOptions): Config {
   if (cookies.sameSite === 'none' && !cookies.secure) {
     throw badOptions('cookies.sameSite', '\'none\' only with cookies.secure: true (browsers drop such cookies)')
   }
+  const tokenLocation = list(o.tokenLocation) ?? ['headers']
+  const protect = x.protect ?? true
   const csrf: CsrfConfig = {
-    protect: x.protect ?? true,
+    protect,
+    claim: protect && tokenLocation.includes('cookies'),
+    pairCookies: protect && (x.inCookies ?? true),
     methods: upper(x.methods ?? ['POST', 'PUT', 'PATCH', 'DELETE']),
-    inCookies: x.inCookies ?? true,
-    accessCookieName: x.accessCookieName ?? 'csrf_access_token',
-    refreshCookieName: x.refreshCookieName ?? 'csrf_refresh_token',
-    accessCookiePath: x.accessCookiePath ?? '/',
-    refreshCookiePath: x.refreshCookiePath ?? '/',
-    accessHeader: (x.accessHeader ?? 'X-CSRF-TOKEN').toLowerCase(),
-    refreshHeader: (x.refreshHeader ?? 'X-CSRF-TOKEN').toLowerCase(),
-    checkForm: x.checkForm ?? false,
-    accessField: x.accessField ?? 'csrf_token',
-    refreshField: x.refreshField ?? 'csrf_token'
+    checkForm: x.checkForm ?? false
+  }
+  const j = o.json ?? {}
+  const types: Record<TokenType, TypeConfig> = {
+    access: {
+      lifetime: lifetime(o.accessTokenExpires, 900, 'accessTokenExpires'),
+      cookie: { name: c.accessName ?? 'access_token_cookie', path: c.accessPath ?? '/' },
+      csrfCookie: { name: x.accessCookieName ?? 'csrf_access_token', path: x.accessCookiePath ?? '/' },
+      csrfHeader: (x.accessHeader ?? 'X-CSRF-TOKEN').toLowerCase(),
+      csrfField: x.accessField ?? 'csrf_token',
+      jsonKey: j.accessKey ?? 'access_token'
+    },
+    refresh: {
+      lifetime: lifetime(o.refreshTokenExpires, 20 * 86400, 'refreshTokenExpires'),
+      cookie: { name: c.refreshName ?? 'refresh_token_cookie', path: c.refreshPath ?? '/' },
+      csrfCookie: { name: x.refreshCookieName ?? 'csrf_refresh_token', path: x.refreshCookiePath ?? '/' },
+      csrfHeader: (x.refreshHeader ?? 'X-CSRF-TOKEN').toLowerCase(),
+      csrfField: x.refreshField ?? 'csrf_token',
+      jsonKey: j.refreshKey ?? 'refresh_token'
+    }
   }
   const ir = o.implicitRefresh === true ? {} : o.implicitRefresh
   const rot = o.rotation === true ? {} : o.rotation
-  const tokenLocation = list(o.tokenLocation) ?? ['headers']
   return {
-    lifetimes: {
-      access: lifetime(o.accessTokenExpires, 900, 'accessTokenExpires'),
-      refresh: lifetime(o.refreshTokenExpires, 20 * 86400, 'refreshTokenExpires')
-    },
+    types,
     issuer: o.issuer,
     audience: o.audience,
     decodeIssuer: list(o.decodeIssuer),
@@ -316,7 +329,6 @@ export function normalise (o: AuthxOptions): Config {
     tokenLocation,
     header: { name: (o.header?.name ?? 'Authorization').toLowerCase(), type: o.header?.type ?? 'Bearer' },
     query: { name: o.query?.name ?? 'token' },
-    json: { accessKey: o.json?.accessKey ?? 'access_token', refreshKey: o.json?.refreshKey ?? 'refresh_token' },
     cookies,
     csrf,
     implicitRefresh: ir === undefined || ir === false

@@ -1,10 +1,10 @@
-import { types } from 'node:util'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { authError, type AuthxError } from './errors'
-import type { Config, TokenType } from './options'
-import { MemoryStore } from './stores/memory'
+import { authError, badArgument } from './errors'
+import type { Config } from './options'
+import type { TokenType } from './schemas'
+import { storeAnswer, unavailable, wellFormed, type Bounded } from './store-calls'
 import type { TokenRef, TokenStatus, TokenStore } from './stores/types'
-import { issuedAt } from './tokens'
+import { issuedAt } from './verifier'
 
 /**
  * The family a token belongs to: its `fam` claim, or else the one named after its own jti. Whatever is
@@ -12,77 +12,6 @@ import { issuedAt } from './tokens'
  */
 export function familyOf (payload: Record<string, any>): string {
   return typeof payload.fam === 'string' ? payload.fam : payload.jti
-}
-
-/** A store answer of the wrong shape is a failing store: fail closed rather than guess. */
-function wellFormed (status: unknown): status is TokenStatus {
-  if (status === null || typeof status !== 'object') return false
-  const s = status as Record<string, unknown>
-  return typeof s.revoked === 'boolean' && typeof s.familyRevoked === 'boolean' &&
-    Number.isFinite(s.revokedBefore) && Number.isFinite(s.consumedAt)
-}
-
-/**
- * What is logged of a store failure: its class and message, never the error object. Drivers attach the
- * failed command to their errors (ioredis's `ReplyError.command.args`: keys, subjects, scripts, records),
- * and some messages quote it too (Redis: "unknown command 'evalsha', with args beginning with: …"), so
- * the message loses everything from "with args" on and every quoted value, and is kept short.
- */
-export function describeStoreError (cause: unknown): { type: string, message: string } {
-  if (!(cause instanceof Error)) return { type: typeof cause, message: '' }
-  const message = String(cause.message).split(/\r?\n/, 1)[0]
-    .replace(/,?\s*with args[\s\S]*$/i, '')
-    .replace(/'[^']*'|"[^"]*"|`[^`]*`|\{[^}]*\}/g, '…')
-    .slice(0, 160)
-  return { type: cause.name, message }
-}
-
-/** Logs a store failure: one error line, class and message. */
-export function logStoreFailure (cause: unknown, log: FastifyBaseLogger): void {
-  log.error({ storeError: describeStoreError(cause) }, 'fastify-authx: token store unavailable; failing closed')
-}
-
-/** Store failure → 503, with the cause logged and never sent. */
-function unavailable (cause: unknown, log: FastifyBaseLogger): AuthxError {
-  logStoreFailure(cause, log)
-  return authError('FST_AUTHX_STORE_UNAVAILABLE')
-}
-
-/** A store answered something that is not an answer (a buggy custom store): 503 like any failure. */
-export function storeAnswer (log: FastifyBaseLogger): AuthxError {
-  return unavailable(new TypeError('fastify-authx: the store returned a malformed answer'), log)
-}
-
-/**
- * Runs a store call (or `isRevoked`) bounded by `storeTimeout`; any failure or timeout fails closed.
- * A synchronous answer skips the timer entirely (MemoryStore, a sync `isRevoked`).
- */
-export function createBounded (timeout: number) {
-  return async function bounded<T> (call: () => T | Promise<T>, log: FastifyBaseLogger): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    try {
-      const result = call()
-      // Any thenable is bounded (a store's own promise library, another realm's Promise), not only ours.
-      if (typeof (result as { then?: unknown } | null)?.then !== 'function') return result
-      return await Promise.race([Promise.resolve(result), new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => { reject(new Error(`fastify-authx: store call timed out after ${timeout} ms`)) }, timeout)
-      })])
-    } catch (err) {
-      throw unavailable(err, log)
-    } finally {
-      if (timer !== undefined) clearTimeout(timer)
-    }
-  }
-}
-
-export type Bounded = ReturnType<typeof createBounded>
-
-/**
- * The default store answers from memory and cannot hang: no timer on its paths. Only an exact
- * MemoryStore qualifies (not a subclass, not a Proxy around one); its errors still fail closed.
- */
-export function isLocalStore (store: TokenStore): boolean {
-  return Object.getPrototypeOf(store) === MemoryStore.prototype && !types.isProxy(store)
 }
 
 export interface Revocation {
@@ -95,7 +24,8 @@ export interface Revocation {
    * covers them; throws the refusal otherwise. With a request, `isRevoked` is asked again too.
    */
   redeem (payload: Record<string, any>, log: FastifyBaseLogger, rotating: boolean, request?: FastifyRequest): Promise<number>
-  revokeToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<void>
+  /** `app.authx.revokeToken`: a verified payload (checked here) or what `verify(token, true)` made of a token. */
+  revokeToken (payload: unknown, log: FastifyBaseLogger): Promise<void>
   revokeFamily (sub: string, fam: string, log: FastifyBaseLogger): Promise<void>
   revokeAllSessions (sub: string, log: FastifyBaseLogger): Promise<void>
   /** seconds an entry about this token must be kept: until it would expire (leeway included) */
@@ -107,13 +37,19 @@ export interface Revocation {
 /** Timer turns `revokeAllSessions` waits, at most, for the clock to move past its cut-off. */
 const CLOCK_TURNS = 5
 
+/**
+ * Revocation and the redeem step, on top of the store: what the store answers is judged here (the store
+ * holds facts, this module decides), and every store call goes through `bounded` (fail closed).
+ */
 export function createRevocation (config: Config, store: TokenStore, bounded: Bounded): Revocation {
-  const { identityClaim, isRevoked, leeway, rotation, lifetimes, now } = config
+  const { identityClaim, isRevoked, leeway, rotation, types, now } = config
   const graceMs = rotation === false ? 0 : rotation.reuseGraceSeconds * 1000
   // Tokens without `exp` (lifetime false) are remembered for a year.
   const YEAR = 31557600
-  const longestTtl = Math.max(lifetimes.access === false ? YEAR : lifetimes.access, lifetimes.refresh === false ? YEAR : lifetimes.refresh) + leeway + 1
-  const local = isLocalStore(store)
+  const kept = (life: number | false) => life === false ? YEAR : life
+  const longestTtl = Math.max(kept(types.access.lifetime), kept(types.refresh.lifetime)) + leeway + 1
+  // The store's synchronous read, when it has one (see TokenStore.statusNow): a guard then needs no promise.
+  const statusNow = typeof store.statusNow === 'function' ? store.statusNow.bind(store) : undefined
 
   const refOf = (payload: Record<string, any>): TokenRef => ({ sub: payload[identityClaim], jti: payload.jti, fam: familyOf(payload) })
 
@@ -163,14 +99,19 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   }
 
   /**
-   * Synchronous when the answer is known at once (the MemoryStore said "all clear" and there is no
-   * `isRevoked`): then it returns undefined and the guard needs no promise. Otherwise a promise.
+   * Synchronous when the answer is known at once (a store with `statusNow` said "all clear" and there is
+   * no `isRevoked`): then it returns undefined and the guard needs no promise. Otherwise a promise.
    */
   function check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void> | undefined {
     const ref = refOf(payload)
-    if (!local) return checkRemote(request, ref, payload, type)
-    let status: TokenStatus
-    try { status = (store as MemoryStore).statusNow(ref) } catch (err) { throw unavailable(err, request.log) }
+    if (statusNow === undefined) return checkRemote(request, ref, payload, type)
+    let status: unknown
+    try { status = statusNow(ref) } catch (err) { throw unavailable(err, request.log) }
+    if (!wellFormed(status)) {
+      // A promise is not a synchronous answer (whatever it would settle to, it is not awaited here).
+      if (typeof (status as { then?: unknown } | null)?.then === 'function') (status as Promise<unknown>).then(undefined, () => {})
+      throw storeAnswer(request.log)
+    }
     const reused = judge(status, ref, payload, rotatingType(type), request.log)
     if (reused !== undefined) return reused
     return isRevoked === undefined ? undefined : askIsRevoked(payload, request)
@@ -192,7 +133,11 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
     ttlOf,
     longestTtl,
     revokeFamily,
-    async revokeToken (payload, log) {
+    async revokeToken (given, log) {
+      const payload = given as Record<string, any>
+      if (payload === null || typeof payload !== 'object' || typeof payload.jti !== 'string' || typeof payload[identityClaim] !== 'string') {
+        throw badArgument('revokeToken needs a verified payload or an encoded token')
+      }
       const ref = refOf(payload)
       if (typeof payload.exp === 'number' && now() >= payload.exp * 1000 + leeway * 1000) {
         // Expired: it is accepted nowhere, but what was minted from it may be, and its redeem mark (kept
@@ -208,7 +153,7 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
       if (status.consumedAt !== 0) await revokeFamily(ref.sub, ref.fam as string, log)
     },
     async revokeAllSessions (sub, log) {
-      const answer = await bounded(() => store.revokeSubject(sub, now(), longestTtl), log)
+      const answer = await bounded(() => store.revokeAllSessions(sub, now(), longestTtl), log)
       // Tokens issued at the cut-off's millisecond are revoked too; wait (a few ms at most) for the clock
       // to pass the cut-off in force, so that what this instance issues once this resolves is dated after it.
       const cutoff = Number.isFinite(answer) ? answer : 0

@@ -1,33 +1,30 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authError, badArgument, errors } from './errors'
 import type { Config } from './options'
-import { familyOf, isLocalStore, logStoreFailure, type Bounded, type Revocation } from './revocation'
+import { familyOf, type Revocation } from './revocation'
+import { REGISTERED_CLAIMS, type AccessTokenResponse, type TokenPair } from './schemas'
+import type { Issue, TokenOptions } from './signer'
+import { logStoreFailure, type Bounded } from './store-calls'
 import type { SessionRecord, TokenStore } from './stores/types'
 import { setClaim } from './claims'
-import { REGISTERED_CLAIMS, uuidv7, type IssuedToken, type TokenOptions } from './tokens'
-
-export interface TokenPair {
-  access_token: string
-  refresh_token: string
-  token_type: 'bearer'
-}
+import { uuidv7 } from './uuidv7'
 
 export interface SessionOptions extends Omit<TokenOptions, 'family'> {
   /** the login request: its user agent and IP are recorded with the session */
   request?: FastifyRequest
 }
 
-type Issue = (type: 'access' | 'refresh', sub: string, options?: TokenOptions, at?: number) => IssuedToken
-
 /**
- * Token pairs, sessions and rotation. A session is a token family (`fam`): every pair rotated from
- * a login's refresh token shares its family, so one revocation ends them all.
+ * Token pairs, sessions and rotation. A family (`fam`) is every token minted from one login: every pair
+ * rotated from its refresh token shares it, so one revocation ends them all. A session is a family the
+ * store keeps a record of (`createSession`: when, from where), so that `listSessions` can show it.
  */
 export function createSessions (config: Config, store: TokenStore, bounded: Bounded, revocation: Revocation, issue: Issue, log: FastifyBaseLogger) {
   const { identityClaim, rotation, now } = config
   /** family records still being written, so that `revokeFamily(id)` on this instance waits for them */
   const recording = new Map<string, Promise<void>>()
-  const local = isLocalStore(store)
+  // A store with a synchronous read holds its state in this process: its writes have taken effect when they return.
+  const inProcess = typeof store.statusNow === 'function'
 
   /** A pair in `family` (a new one when not given), dated `at` (default now). */
   function pair (sub: string, options: TokenOptions, at = now()): { pair: TokenPair, family: string, refreshExp: number } {
@@ -48,9 +45,11 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
    * logged, and `revokeFamily` of that id then throws rather than pass quietly.
    */
   function recordFamily (sub: string, family: string, at: number): void {
-    if (local) {
+    if (inProcess) {
       // written before the call returns: nothing to wait for, and no timer
-      store.recordFamily(sub, family, revocation.longestTtl, at).catch(err => { logStoreFailure(err, log) })
+      try {
+        Promise.resolve(store.recordFamily(sub, family, revocation.longestTtl, at)).catch(err => { logStoreFailure(err, log) })
+      } catch (err) { logStoreFailure(err, log) }
       return
     }
     const written = bounded(() => store.recordFamily(sub, family, revocation.longestTtl, at), log)
@@ -107,7 +106,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
    * a revocation that lands meanwhile covers it as it covers a rotated pair. With rotation on, a refresh
    * token is redeemed by `rotateRefreshToken` only (a second redeem would read as reuse).
    */
-  async function refreshAccessToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<{ access_token: string }> {
+  async function refreshAccessToken (payload: Record<string, any>, log: FastifyBaseLogger): Promise<AccessTokenResponse> {
     if (rotation !== false) throw badArgument('with rotation on, refresh with rotateRefreshToken')
     if (payload === null || typeof payload !== 'object' || payload.type !== 'refresh') throw authError('FST_AUTHX_REFRESH_TOKEN_REQUIRED')
     const at = await revocation.redeem(payload, log, false)

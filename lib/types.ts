@@ -1,8 +1,7 @@
 import type { JsonWebKey } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookieOptions } from './cookies'
-import type { Guard, GuardOptions } from './guard'
-import type { TokenLocation, TokenType } from './options'
+import type { AccessTokenResponse, Guard, GuardOptions, RegisteredClaims, TokenLocation, TokenPair, TokenType } from './schemas'
 import type { SessionRecord, TokenStore } from './stores/types'
 
 /**
@@ -21,24 +20,6 @@ export type AuthxData = AuthxTypes extends { data: infer D } ? D : Record<string
 /** What `getSubject` returns (`AuthxTypes['subject']`), or `unknown`. */
 export type AuthxSubject = AuthxTypes extends { subject: infer S } ? S : unknown
 
-/** The claims the plugin writes and checks. */
-export interface RegisteredClaims {
-  sub: string
-  type: TokenType
-  jti: string
-  iat: number
-  nbf?: number
-  exp?: number
-  /** access tokens only; only `true` is fresh */
-  fresh?: boolean
-  csrf?: string
-  scopes?: string[]
-  iss?: string
-  aud?: string | string[]
-  /** session family */
-  fam?: string
-}
-
 /** A verified token's claims, as `request.tokenPayload` holds them. */
 export type TokenPayload = RegisteredClaims & AuthxData
 
@@ -53,12 +34,6 @@ export interface CreateTokenOptions {
   audience?: string | string[]
   /** extra JWT header members (not `alg` or `kid`) */
   headers?: Record<string, unknown>
-}
-
-export interface TokenPair {
-  access_token: string
-  refresh_token: string
-  token_type: 'bearer'
 }
 
 export interface CreateSessionOptions extends CreateTokenOptions {
@@ -97,7 +72,7 @@ export interface Authx {
    * `/refresh` rather than `createAccessToken`, so that a revocation landing while the request is in
    * flight covers what it mints. Not with `rotation` (use `rotateRefreshToken`).
    */
-  refreshAccessToken (payload: TokenPayload): Promise<{ access_token: string }>
+  refreshAccessToken (payload: TokenPayload): Promise<AccessTokenResponse>
   /** A token pair in a new family, recorded as a session. */
   createSession (sub: string, options?: CreateSessionOptions): Promise<TokenPair>
   /** The live sessions of `sub`, oldest first. */
@@ -145,4 +120,4 @@ declare module 'fastify' {
   }
 }
 
-export type { Guard, GuardOptions, CookieOptions, TokenLocation, TokenType }
+export type { AccessTokenResponse, Guard, GuardOptions, CookieOptions, RegisteredClaims, TokenLocation, TokenPair, TokenType }

@@ -1,3 +1,5 @@
+import type { FastifyBaseLogger } from 'fastify'
+
 /**
  * Register-time warnings, with stable codes. Each goes to `fastify.log.warn` (which `Fastify()` turns
  * off by default) and to `process.emitWarning` (printed on stderr by Node unless the app listens to
@@ -20,4 +22,20 @@ export function emitAuthxWarning (code: AuthxWarningCode, message: string = `fas
   if (emitted.has(code)) return
   emitted.add(code)
   process.emitWarning(message, { type: 'FastifyWarning', code })
+}
+
+/** A register-time warning: the log line (with the detail) and the process warning (once per code). */
+export function warnAtRegister (log: FastifyBaseLogger, code: AuthxWarningCode, message: string): void {
+  log.warn(message)
+  emitAuthxWarning(code, message)
+}
+
+/**
+ * The store's client would queue commands without bound (RedisStore's `warnings()`): one warning per
+ * problem and per registration, since each names a client of its own.
+ */
+export function warnUnboundedQueue (log: FastifyBaseLogger, problem: string): void {
+  const message = `fastify-authx: the store's Redis client would queue commands without bound: ${problem} (see the README, "Redis at scale")`
+  log.warn(message)
+  process.emitWarning(message, { code: 'FST_AUTHX_UNBOUNDED_QUEUE' })
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createSigner } from 'fast-jwt'
-import { uuidv7, uuidv7Time } from '../lib/tokens'
+import { uuidv7, uuidv7Time } from '../lib/uuidv7'
 import { SECRET, bearer, build, hs256, keyPair, testClock } from './helpers/app'
 
 const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())

@@ -1,11 +1,10 @@
-import type { SessionRecord, TokenRef, TokenStatus, TokenStore } from './types.js'
+import type { SessionRecord, TokenRef, TokenStatus, TokenStore } from './types'
 import { badArgument } from '../errors'
+import { ALL_CLEAR } from './types'
 
 /** Entries of each kind examined per write: expired entries are swept a few times faster than they arrive. */
 const SWEEP_STEP = 4
 
-/** The answer for a token the store knows nothing about: shared and frozen, so read it, never mutate it. */
-const ALL_CLEAR: TokenStatus = Object.freeze({ revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: 0 })
 const ALL_CLEAR_PROMISE = Promise.resolve(ALL_CLEAR)
 
 export interface MemoryStoreOptions {
@@ -40,6 +39,11 @@ export class MemoryStore implements TokenStore {
   constructor (options: MemoryStoreOptions = {}) {
     if (options.now !== undefined && typeof options.now !== 'function') throw badArgument('MemoryStore: now must be a function')
     this.#now = options.now ?? Date.now
+    // A subclass that overrides `status` alone must be asked through it: the inherited synchronous read
+    // would answer without its override (see TokenStore.statusNow), so it has none.
+    if (this.status !== MemoryStore.prototype.status && this.statusNow === MemoryStore.prototype.statusNow) {
+      Object.defineProperty(this, 'statusNow', { value: undefined })
+    }
   }
 
   /** Entries held, including expired ones not swept yet: for tests and monitoring. */
@@ -56,12 +60,16 @@ export class MemoryStore implements TokenStore {
    * revoked jtis of as many subjects would then take 300 MB instead of 112.
    */
   status (ref: TokenRef): Promise<TokenStatus> {
-    const status = this.statusNow(ref)
+    const status = this.#read(ref)
     return status === ALL_CLEAR ? ALL_CLEAR_PROMISE : Promise.resolve(status)
   }
 
-  /** `status()` without the promise: the plugin calls it directly, so a guard needs no await for it. */
+  /** `status()` without the promise (the store contract's optional synchronous read): a guard needs no await for it. */
   statusNow (ref: TokenRef): TokenStatus {
+    return this.#read(ref)
+  }
+
+  #read (ref: TokenRef): TokenStatus {
     const now = this.#now()
     // Reads sweep too (one kind per call, a few entries): memory stays bounded while traffic only reads.
     const kind = this.#readSweep
@@ -93,7 +101,7 @@ export class MemoryStore implements TokenStore {
     if (records !== undefined && records.delete(fam) && records.size === 0) this.#sessions.delete(sub)
   }
 
-  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
+  async revokeAllSessions (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const now = this.#write()
     const before = Math.max(beforeMs, this.#cutoffs.get(sub, now) ?? 0, this.#minted.get(sub, now) ?? 0)
     this.#cutoffs.set(sub, before, now + ttlSeconds * 1000)

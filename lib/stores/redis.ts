@@ -1,4 +1,4 @@
-import type { SessionRecord, TokenRef, TokenStatus, TokenStore } from './types.js'
+import { ALL_CLEAR, type SessionRecord, type TokenRef, type TokenStatus, type TokenStore } from './types'
 import { badArgument, errors } from '../errors'
 
 /** The part of an ioredis pipeline the replica wait uses. */
@@ -55,9 +55,6 @@ export type RedisStoreOptions = ({ client: RedisClient, url?: undefined, command
    */
   waitForReplicas?: ReplicaWait
 }
-
-/** The answer for a token Redis knows nothing about: shared and frozen, so read it, never mutate it. */
-const ALL_CLEAR: TokenStatus = Object.freeze({ revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: 0 })
 
 /** Sets a key, never shortening its life, so that a later, shorter revocation cannot undo an earlier one. */
 const PUT = `local function put (key, value, ttl)
@@ -176,7 +173,7 @@ class ReplicaWaitError extends Error {
  *
  * Keys about a subject carry it (encoded) as a hash tag, so each call touches one Cluster slot:
  *   `${prefix}{sub}:jti:<jti>`   revoked token        `${prefix}{sub}:fam:<fam>`  revoked family
- *   `${prefix}{sub}:used:<jti>`  redeem (use) mark    `${prefix}{sub}:all`        revokeSubject cut-off
+ *   `${prefix}{sub}:used:<jti>`  redeem (use) mark    `${prefix}{sub}:all`        revokeAllSessions cut-off
  *   `${prefix}{sub}:sessions`    hash fam → record JSON `${prefix}{sub}:minted`   latest mint time
  *   `${prefix}family:<fam>`      the family's (encoded) subject, read only outside the guarded path
  * Every key has a TTL: until the token or session it names would expire.
@@ -235,7 +232,7 @@ export class RedisStore implements TokenStore {
     await this.#write('authxRevokeFamily', [base + 'fam:' + fam, base + 'sessions'], [fam, ms(ttlSeconds)])
   }
 
-  async revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
+  async revokeAllSessions (sub: string, beforeMs: number, ttlSeconds: number): Promise<number> {
     const base = this.#subject(sub)
     return Number(await this.#write<string>('authxRevokeSubject', [base + 'all', base + 'sessions', base + 'minted'], [beforeMs, ms(ttlSeconds)]))
   }

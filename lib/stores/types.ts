@@ -24,11 +24,14 @@ export interface TokenStatus {
   revoked: boolean
   /** `revokeFamily` named this token's family */
   familyRevoked: boolean
-  /** `revokeSubject` cut-off for the subject: tokens issued at or before it are revoked; 0 when none */
+  /** `revokeAllSessions` cut-off for the subject: tokens issued at or before it are revoked; 0 when none */
   revokedBefore: number
   /** when `redeem` first marked this token used (something was minted from it); 0 when never */
   consumedAt: number
 }
+
+/** The answer for a token the store knows nothing about: shared and frozen, so read it, never mutate it. */
+export const ALL_CLEAR: TokenStatus = Object.freeze({ revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: 0 })
 
 /** One session: a token family and what was recorded when it began. */
 export interface SessionRecord {
@@ -44,6 +47,13 @@ export interface SessionRecord {
 export interface TokenStore {
   /** Everything a guard needs about a token, in one round trip. */
   status (ref: TokenRef): Promise<TokenStatus>
+  /**
+   * Optional: `status` answered synchronously, for a store that holds its state in this process
+   * (MemoryStore). When a store has it, guards call it instead of `status` and need no promise and no
+   * timer, and the plugin relies on the store's writes having taken effect by the time they return (it
+   * does not wait on them before answering). A throw, or an answer of the wrong shape, fails closed (503).
+   */
+  statusNow? (ref: TokenRef): TokenStatus
   /** Revoke one token (by jti) for `ttlSeconds`. */
   revokeToken (ref: TokenRef, ttlSeconds: number): Promise<void>
   /** Revoke a whole family for `ttlSeconds` and forget its session record. */
@@ -54,7 +64,7 @@ export interface TokenStore {
    * by `redeem`, `recordFamily` and `saveSession`), so that what was minted before the revocation is
    * covered whichever instance's clock dated it. Resolves to the cut-off now in force.
    */
-  revokeSubject (sub: string, beforeMs: number, ttlSeconds: number): Promise<number>
+  revokeAllSessions (sub: string, beforeMs: number, ttlSeconds: number): Promise<number>
   /**
    * The step before anything is minted from a token (rotation, implicit refresh), atomically across
    * every client of the store: reads the token's status, marks it used unless it already is, and records

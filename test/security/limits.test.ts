@@ -124,7 +124,7 @@ class HangingStore extends MemoryStore {
   override recordFamily (): Promise<any> { return new Promise(() => {}) }
   override revokeToken (): Promise<any> { return new Promise(() => {}) }
   override revokeFamily (): Promise<any> { return new Promise(() => {}) }
-  override revokeSubject (): Promise<any> { return new Promise(() => {}) }
+  override revokeAllSessions (): Promise<any> { return new Promise(() => {}) }
   override saveSession (): Promise<any> { return new Promise(() => {}) }
   override listSessions (): Promise<any> { return new Promise(() => {}) }
   override familySubject (): Promise<any> { return new Promise(() => {}) }

@@ -7,9 +7,10 @@
  */
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { MemoryStore, type TokenStore } from '../../lib/index'
+import type { TokenStore } from '../../lib/index'
 import { LOCATIONS, SECRET, body, expectRefused, harness, type Harness, type Location } from './helpers'
 import { testClock, type TestClock } from '../helpers/app'
+import { remoteStore } from '../helpers/stores'
 
 const REUSED = 'FST_AUTHX_REFRESH_TOKEN_REUSED'
 const REVOKED = 'FST_AUTHX_REVOKED_TOKEN'
@@ -26,19 +27,7 @@ function rotateRequest (h: Harness, location: Location, token: string): InjectOp
 }
 
 /** An async store: every call waits a random 0–3 ms first, like a network round trip (redeem stays atomic). */
-function slowStore (): TokenStore {
-  const target = new MemoryStore()
-  return new Proxy(target, {
-    get (obj, prop) {
-      const value = Reflect.get(obj, prop, obj)
-      if (typeof value !== 'function') return value
-      return async (...args: unknown[]) => {
-        await new Promise(resolve => setTimeout(resolve, Math.floor(Math.random() * 4)))
-        return await value.apply(obj, args)
-      }
-    }
-  }) as unknown as TokenStore
-}
+const slowStore = (): TokenStore => remoteStore(() => Math.floor(Math.random() * 4))
 
 async function rotationApp (reuseGraceSeconds: number, store?: TokenStore, clock?: TestClock) {
   return await harness({ secret: SECRET, rotation: { reuseGraceSeconds }, ...(store === undefined ? {} : { store }), storeTimeout: 2000, now: clock?.now }, {
@@ -53,18 +42,8 @@ async function rotationApp (reuseGraceSeconds: number, store?: TokenStore, clock
  * arrives last, as happens across Redis connections or instances. Deterministic.
  */
 function reorderingStore (): TokenStore {
-  const target = new MemoryStore()
   let redeems = 0
-  return new Proxy(target, {
-    get (obj, prop) {
-      const value = Reflect.get(obj, prop, obj)
-      if (typeof value !== 'function') return value
-      return async (...args: unknown[]) => {
-        if (prop === 'redeem') await new Promise(resolve => setTimeout(resolve, Math.max(0, 60 - 3 * redeems++)))
-        return await value.apply(obj, args)
-      }
-    }
-  }) as unknown as TokenStore
+  return remoteStore(method => method === 'redeem' ? Math.max(0, 60 - 3 * redeems++) : 0)
 }
 
 t.test('20 concurrent refreshes with reuseGraceSeconds 0: exactly one wins, the family is revoked (RFC 9700 §4.14.2, CWE-367)', async t => {

@@ -14,7 +14,7 @@ async function expired (): Promise<{ store: MemoryStore, clock: ReturnType<typeo
     await store.revokeToken({ sub: 'alice', jti: `short-${i}` }, 0.05)
     await store.redeem({ sub: 'alice', jti: `short-${i}`, fam: `fam-${i}` }, clock.now(), 0.05, 0.05)
   }
-  await store.revokeSubject('alice', clock.now(), 0.05)
+  await store.revokeAllSessions('alice', clock.now(), 0.05)
   await store.saveSession('alice', { fam: 'f1', createdAt: 1, lastUsedAt: 1, expiresAt: clock.now() + 50 })
   await clock.advance(100)
   return { store, clock }

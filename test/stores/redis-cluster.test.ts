@@ -37,7 +37,7 @@ t.test('RedisStore over a Redis Cluster', async t => {
       const sub = `user:${i}:{x}ü`
       await store.revokeToken({ sub, jti: 'j1' }, 60)
       await store.revokeFamily(sub, 'f1', 60)
-      await store.revokeSubject(sub, 1, 60)
+      await store.revokeAllSessions(sub, 1, 60)
       await store.redeem({ sub, jti: 'j2', fam: 'f1' }, Date.now(), 60, 60)
     }
     for (const node of cluster.nodes('master')) {

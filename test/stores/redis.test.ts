@@ -45,7 +45,7 @@ t.test('RedisStore', async t => {
     await store.revokeFamily(sub, 'f1', HOUR)
     await store.saveSession(sub, { fam: 'f2', createdAt: now, lastUsedAt: now, expiresAt: now + 60_000 })
     await store.redeem({ sub, jti: 'j2', fam: 'f2' }, now, 30, HOUR)
-    await store.revokeSubject('other', now, HOUR)
+    await store.revokeAllSessions('other', now, HOUR)
     await store.saveSession('other', { fam: 'f3', createdAt: now, lastUsedAt: now, expiresAt: now + 60_000 })
 
     const keys = await keysMatching(client, escapePattern(prefix) + '*')
@@ -76,8 +76,8 @@ t.test('RedisStore', async t => {
     await store.revokeToken({ sub: 'alice', jti: 'j1' }, 1)
     await store.revokeFamily('alice', 'f1', HOUR)
     await store.revokeFamily('alice', 'f1', 1)
-    await store.revokeSubject('alice', 2000, HOUR)
-    await store.revokeSubject('alice', 3000, 1)
+    await store.revokeAllSessions('alice', 2000, HOUR)
+    await store.revokeAllSessions('alice', 3000, 1)
     for (const kind of ['jti:j1', 'fam:f1', 'all']) t.ok(await client.pttl(`${prefix}{alice}:${kind}`) > 1000, kind)
     t.equal(await client.get(`${prefix}{alice}:all`), '3000', 'while the cut-off still moves on')
   })
@@ -92,7 +92,7 @@ t.test('RedisStore', async t => {
 
   t.test('status is one command, one round trip', async t => {
     const store = storeOver(client)
-    await store.revokeSubject('alice', 1000, HOUR)
+    await store.revokeAllSessions('alice', 1000, HOUR)
     const sent: string[] = []
     const sendCommand = client.sendCommand
     client.sendCommand = function (command, ...rest) {

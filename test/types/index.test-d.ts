@@ -1,8 +1,10 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { expectAssignable, expectError, expectType } from 'tsd'
 import { Cluster, Redis } from 'ioredis'
+import type { Static } from '@sinclair/typebox'
 import authx, {
-  errors, isAuthxError, warnings, MemoryStore, RedisStore, TokenPayloadSchema,
+  errors, isAuthxError, warnings, MemoryStore, RedisStore, TokenPayloadSchema, TokenPairSchema, AccessTokenResponseSchema,
+  type AccessTokenResponse, type AlgorithmName, type PreviousSecret, type RegisteredClaims,
   type AuthxError, type AuthxErrorCode, type RedisClient, type TokenPair, type TokenPayload, type TokenStore, type SessionInfo, type TokenLocation
 } from 'fastify-authx'
 
@@ -83,3 +85,20 @@ void Fastify().register(authx, { secret: 'x'.repeat(32), getSubject: (sub, paylo
 app.get('/ctx', { config: { authxGuard: app.requireAccess } }, async () => 'ok')
 app.get('/ctx2', { config: { authxGuard: [app.requireAccess, app.authx.guard({ scopes: ['a'] })] } }, async () => 'ok')
 expectError(app.get('/ctx3', { config: { authxGuard: 'requireAccess' } }, async () => 'ok'))
+
+// The types the public options and answers use are exported, and derived from the exported schemas.
+{
+  const algorithm: AlgorithmName = 'ES256'
+  expectError<AlgorithmName>('none')
+  const previous: PreviousSecret[] = [{ secret: 'y'.repeat(32), keyId: '2025-q4' }]
+  void Fastify().register(authx, { secret: 'x'.repeat(32), keyId: '2026-q1', previousSecret: previous })
+  void Fastify().register(authx, { privateKey: 'pem', publicKey: 'pem', algorithm })
+  expectType<Static<typeof TokenPairSchema>>({} as TokenPair)
+  expectAssignable<TokenPair>({ access_token: 'a', refresh_token: 'r', token_type: 'bearer' })
+  expectError<TokenPair>({ access_token: 'a', refresh_token: 'r', token_type: 'Bearer' })
+  expectType<Promise<AccessTokenResponse>>(app.authx.refreshAccessToken({} as TokenPayload))
+  expectType<Static<typeof AccessTokenResponseSchema>>({} as AccessTokenResponse)
+  const claims: RegisteredClaims = { sub: 's', type: 'access', jti: 'j', iat: 1 }
+  expectAssignable<RegisteredClaims>({ ...claims, fam: 'f', aud: ['a', 'b'] })
+  expectError<RegisteredClaims>({ ...claims, type: 'id' })
+}
