@@ -2,13 +2,16 @@ import t from 'tap'
 import { MemoryStore } from '../../lib/stores/memory'
 import { manualClock, storeConformance } from './conformance'
 
+/** MemoryStore keeps expiries in whole seconds, rounded up: its clock starts on a second, as Redis's TTLs count from the write. */
+const onASecond = () => manualClock(Math.ceil(Date.now() / 1000) * 1000)
+
 t.test('conformance', async t => {
-  storeConformance(t, async clock => new MemoryStore({ now: clock.now }))
+  storeConformance(t, async clock => new MemoryStore({ now: clock.now }), onASecond)
 })
 
-/** 100 short-lived entries of each kind, and a clock moved past them. */
+/** 100 short-lived entries of each kind, and a clock moved past them (expiries are whole seconds, rounded up). */
 async function expired (): Promise<{ store: MemoryStore, clock: ReturnType<typeof manualClock> }> {
-  const clock = manualClock()
+  const clock = onASecond()
   const store = new MemoryStore({ now: clock.now })
   for (let i = 0; i < 100; i++) {
     await store.revokeToken({ sub: 'alice', jti: `short-${i}` }, 0.05)
@@ -16,7 +19,7 @@ async function expired (): Promise<{ store: MemoryStore, clock: ReturnType<typeo
   }
   await store.revokeAllSessions('alice', clock.now(), 0.05)
   await store.saveSession('alice', { fam: 'f1', createdAt: 1, lastUsedAt: 1, expiresAt: clock.now() + 50 })
-  await clock.advance(100)
+  await clock.advance(1000)
   return { store, clock }
 }
 
@@ -66,4 +69,37 @@ t.test('status answers a token it knows nothing about with one shared frozen obj
   t.ok(Object.isFrozen(first))
   await store.revokeToken({ sub: 'alice', jti: 'j1' }, 3600)
   t.not(await store.status({ sub: 'alice', jti: 'j1' }), first)
+})
+
+t.test('keys keep every (subject, id) pair apart, packed UUIDs included', async t => {
+  const store = new MemoryStore()
+  const uuid = '0190a5c2-7d3e-7b4f-8a1b-2c3d4e5f6a7b'
+  await store.revokeToken({ sub: 'a', jti: uuid }, 3600)
+  t.equal(store.statusNow({ sub: 'a', jti: uuid }).revoked, true, 'the revoked token')
+  t.equal(store.statusNow({ sub: 'a', jti: uuid.toUpperCase() }).revoked, false, 'the same UUID in upper case is another id')
+  t.equal(store.statusNow({ sub: 'ab', jti: uuid }).revoked, false, 'another subject')
+  t.equal(store.statusNow({ sub: '', jti: uuid }).revoked, false, 'the empty subject')
+  t.equal(store.statusNow({ sub: 'a', jti: uuid.replace(/-/g, '') + '----' }).revoked, false, 'the same digits, dashes elsewhere')
+  // a packed key starts with \u0001, a written-out one with the subject's length: none can meet
+  const odd = '0190a5c2-7d3e-7b4f-8a1b-2c3d4e5f6a7g'
+  await store.revokeToken({ sub: '\u0001', jti: odd }, 3600)
+  t.equal(store.statusNow({ sub: '\u0001', jti: odd }).revoked, true, 'a non-hex id is written out')
+  t.equal(store.statusNow({ sub: 'a', jti: uuid.slice(0, 35) + 'c' }).revoked, false, 'one digit apart')
+  await store.revokeFamily('a', uuid, 3600)
+  t.equal(store.statusNow({ sub: 'a', jti: 'j', fam: uuid }).familyRevoked, true, 'a packed family')
+  t.equal(store.statusNow({ sub: 'b', jti: 'j', fam: uuid }).familyRevoked, false, 'of that subject only')
+})
+
+t.test('an entry lives until its expiry, rounded up to the whole second, never less', async t => {
+  const clock = manualClock(Math.ceil(Date.now() / 1000) * 1000 + 400)
+  const store = new MemoryStore({ now: clock.now })
+  await store.revokeToken({ sub: 'a', jti: 'j' }, 1) // until start + 1 s, kept until the next whole second
+  await clock.advance(999)
+  t.equal(store.statusNow({ sub: 'a', jti: 'j' }).revoked, true, 'before its time')
+  await clock.advance(1)
+  t.equal(store.statusNow({ sub: 'a', jti: 'j' }).revoked, true, 'at its time: still kept (rounded up)')
+  await clock.advance(599)
+  t.equal(store.statusNow({ sub: 'a', jti: 'j' }).revoked, true, 'until the whole second')
+  await clock.advance(1)
+  t.equal(store.statusNow({ sub: 'a', jti: 'j' }).revoked, false, 'gone at the whole second')
 })
