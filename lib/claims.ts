@@ -13,7 +13,8 @@ export function cloneClaims (value: Record<string, any>): Record<string, any> {
   return out
 }
 
-function cloneValue (v: unknown): unknown {
+/** A deep copy of one JSON value. */
+export function cloneValue (v: unknown): unknown {
   if (v === null || typeof v !== 'object') return v
   return Array.isArray(v) ? v.map(cloneValue) : cloneClaims(v as Record<string, any>)
 }

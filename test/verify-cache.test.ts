@@ -26,3 +26,34 @@ t.test('hits are private copies; expiry with leeway; bounded', async t => {
   t.same(small.get('3'), { sub: '3' })
   t.same(small.get('2'), { sub: '2' }, 'no exp: kept until evicted')
 })
+
+t.test('a hit is the very same token string: a shared end is not enough', async t => {
+  const cache = new VerifyCache(10, 0, () => clock)
+  const tail = 'S'.repeat(40)
+  const token = `header.payload.${tail}`
+  cache.set(token, { sub: 'a', nested: { deep: [1, { x: 2 }] } })
+  t.equal(cache.get(`header.PAYLOAD.${tail}`), undefined, 'another token ending in the same signature: a miss')
+  t.equal(cache.get(`header.payload.${tail} `), undefined, 'another spelling: a miss')
+  t.equal(cache.get(`X${token}`), undefined, 'a longer token with the same end: a miss')
+  const hit = cache.get(token) as Record<string, any>
+  t.same(hit, { sub: 'a', nested: { deep: [1, { x: 2 }] } }, 'the claims')
+  hit.nested.deep[1].x = 99
+  t.equal((cache.get(token) as Record<string, any>).nested.deep[1].x, 2, 'nested claims are copied deeply')
+  t.equal(Object.getPrototypeOf(hit), Object.prototype, 'a plain object')
+  cache.set(`other.payload.${tail}`, { sub: 'b' })
+  t.same(cache.get(`other.payload.${tail}`), { sub: 'b' }, 'the newer token with that end is kept')
+  t.equal(cache.get(token), undefined, 'and the older one is a miss now (verified again in full)')
+})
+
+t.test('a __proto__ claim stays a claim in every copy', async t => {
+  const cache = new VerifyCache(10, 0, () => clock)
+  const claims = JSON.parse('{"sub":"a","__proto__":{"polluted":true},"data":{"__proto__":{"polluted":true}}}')
+  cache.set('t'.repeat(50), claims)
+  const hit = cache.get('t'.repeat(50)) as Record<string, any>
+  t.equal(Object.getPrototypeOf(hit), Object.prototype, 'the copy keeps its prototype')
+  t.equal(hit.polluted, undefined, 'nothing inherited from the claim')
+  t.same(Object.getOwnPropertyDescriptor(hit, '__proto__')?.value, { polluted: true }, 'the claim is an own data property')
+  t.equal(Object.getPrototypeOf(hit.data), Object.prototype)
+  t.equal(hit.data.polluted, undefined)
+  t.equal(({} as any).polluted, undefined, 'Object.prototype untouched')
+})
