@@ -403,6 +403,9 @@ function connect (url: string, commandTimeout: number): RedisClient {
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt: number) => Math.min(attempt * 50, 250),
+    // Commands issued in the same event-loop turn (the guards of requests that arrived together) go out
+    // in one write: under load, a fraction of the syscalls, the store's largest CPU cost per request.
+    enableAutoPipelining: true,
     // a restarted Redis loading its AOF: look again every 100 ms, not every second (ioredis's default)
     maxLoadingRetryTime: 100
   })
