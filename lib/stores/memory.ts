@@ -184,9 +184,11 @@ export class MemoryStore implements TokenStore {
  */
 class ExpiringSet {
   protected readonly expiries = new Map<string, number>()
-  readonly #cursor = new Cursor(this.expiries, (key, expiresAt, now) => {
-    if (expiresAt * 1000 <= now) this.delete(key)
-  })
+  /** No entry expires before this (seconds): until then a sweep has nothing to find and costs one compare. */
+  #earliest = Infinity
+  /** The sweep's place in the Map, and the earliest expiry it has met since its pass began. */
+  #cursor: Iterator<[string, number]> | undefined
+  #passEarliest = Infinity
 
   get size (): number {
     return this.expiries.size
@@ -202,10 +204,31 @@ class ExpiringSet {
     const seconds = inSeconds(expiresAt)
     const old = this.expiries.get(key)
     if (old === undefined || old < seconds) this.expiries.set(flat(key), seconds)
+    if (seconds < this.#earliest) this.#earliest = seconds
   }
 
+  /**
+   * Visits a few entries, resuming where the last call stopped, and deletes the expired ones. A full pass
+   * learns the earliest expiry left (entries added meanwhile are met too: a Map iterates them last), so no
+   * entry is visited again before something can have expired.
+   */
   sweep (now: number): void {
-    this.#cursor.step(now)
+    if (this.#earliest * 1000 > now || this.expiries.size === 0) return
+    for (let i = 0; i < SWEEP_STEP; i++) {
+      if (this.#cursor === undefined) {
+        this.#cursor = this.expiries.entries()
+        this.#passEarliest = Infinity
+      }
+      const next = this.#cursor.next()
+      if (next.done === true) {
+        this.#cursor = undefined
+        this.#earliest = this.#passEarliest
+        return
+      }
+      const [key, expiresAt] = next.value
+      if (expiresAt * 1000 <= now) this.delete(key)
+      else if (expiresAt < this.#passEarliest) this.#passEarliest = expiresAt
+    }
   }
 
   delete (key: string): void {
@@ -239,7 +262,7 @@ class ExpiringMap<V> extends ExpiringSet {
   }
 }
 
-/** Visits a few entries of a Map per call, resuming where it stopped: sweeping spread over writes, no timer. */
+/** Visits a few entries of a Map per call, resuming where it stopped: the session records' sweep, no timer. */
 class Cursor<V> {
   readonly #map: Map<string, V>
   readonly #visit: (key: string, value: V, now: number) => void
