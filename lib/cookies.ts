@@ -33,11 +33,10 @@ export function createCookieHelpers ({ cookies, types, pairCsrf }: CookieSlice, 
     const { cookie, csrfCookie } = types[type]
     const maxAge = options.maxAge === undefined ? cookies.maxAge : parseDuration(options.maxAge, 'maxAge')
     const common = maxAge === undefined ? base : { ...base, maxAge }
+    // read (and so checked) before any cookie is set: a bad argument sets nothing
+    const csrfValue = csrfOf(token)
     reply.setCookie(cookie.name, token, { ...common, path: cookie.path, httpOnly: cookies.httpOnly })
-    if (pairCsrf) {
-      const value = csrfOf(token)
-      if (value !== undefined) reply.setCookie(csrfCookie.name, value, { ...common, path: csrfCookie.path, httpOnly: false })
-    }
+    if (pairCsrf && csrfValue !== undefined) reply.setCookie(csrfCookie.name, csrfValue, { ...common, path: csrfCookie.path, httpOnly: false })
     if (type === 'access') reply[kAccessCookieTouched] = true
     reply.header('cache-control', 'no-store')
     return reply

@@ -1,4 +1,4 @@
-import fastifyJwt, { type SignOptions } from '@fastify/jwt'
+import fastifyJwt, { type JWT, type SignOptions } from '@fastify/jwt'
 import type { VerifierOptions } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
 import type { KeySet } from './keys'
@@ -15,9 +15,11 @@ export interface JwtApi {
 }
 
 /**
- * The @fastify/jwt adapter: @fastify/jwt does the signing and verifying, one instance per key, each in
- * its own encapsulated context so that the app's own @fastify/jwt (if any) is untouched and no namespace
- * is needed, each with its verifier built once (`decode.complete` and `verify.complete`: header and payload).
+ * The @fastify/jwt adapter: @fastify/jwt does the signing and verifying, one instance per key, each with
+ * its verifier built once (`decode.complete` and `verify.complete`: header and payload). Each is registered
+ * under a namespace in a context of its own whose `jwt` is a keyring of the plugin's: @fastify/jwt then
+ * puts its API there and decorates nothing else (no `request.user`), so the app's own @fastify/jwt, if it
+ * has one, is untouched whichever was registered first.
  */
 export async function registerJwt (fastify: FastifyInstance, keys: KeySet, config: Config): Promise<JwtApi[]> {
   const apis: JwtApi[] = []
@@ -26,29 +28,34 @@ export async function registerJwt (fastify: FastifyInstance, keys: KeySet, confi
     const secret = keys.hmac
       ? vk.key
       : i === 0 && keys.signingKey !== undefined ? { private: keys.signingKey, public: vk.key } : { public: vk.key }
+    const namespace = `authx${i}`
+    const keyring: Record<string, JWT> = Object.create(null)
     await fastify.register(async function authxKey (child) {
+      // shadows an inherited `jwt` (the app's) in this context only; @fastify/jwt adds its namespace to it
+      Object.defineProperty(child, 'jwt', { value: keyring })
       await child.register(fastifyJwt, {
+        namespace,
         secret,
         sign: { algorithm: keys.algorithm, ...(keys.kid === undefined ? {} : { kid: keys.kid }) },
         decode: { complete: true },
         verify: verifierOptions(config, vk.algorithms)
       })
-      const jwt = child.jwt
-      // @fastify/jwt's functions use no `this`. `verify` is called in its callback form, which skips one of
-      // the two option merges its plain form makes on every call; it calls back before returning (and a
-      // version that did not would fail closed here: no answer is an invalid token).
-      let answer: DecodedToken | undefined
-      const take = (_err: unknown, decoded: DecodedToken): void => { answer = decoded }
-      apis.push({
-        sign: jwt.sign,
-        verify (token) {
-          answer = undefined
-          jwt.verify(token, take)
-          if (answer === undefined) malformed()
-          return answer
-        },
-        decode: token => jwt.decode<DecodedToken>(token) ?? malformed()
-      })
+    })
+    const jwt = keyring[namespace]
+    // @fastify/jwt's functions use no `this`. `verify` is called in its callback form, which skips one of
+    // the two option merges its plain form makes on every call; it calls back before returning (and a
+    // version that did not would fail closed here: no answer is an invalid token).
+    let answer: DecodedToken | undefined
+    const take = (_err: unknown, decoded: DecodedToken): void => { answer = decoded }
+    apis.push({
+      sign: jwt.sign,
+      verify (token) {
+        answer = undefined
+        jwt.verify(token, take)
+        if (answer === undefined) malformed()
+        return answer
+      },
+      decode: token => jwt.decode<DecodedToken>(token) ?? malformed()
     })
   }
   return apis

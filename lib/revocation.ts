@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authError, badArgument } from './errors'
 import type { Config } from './options'
 import type { TokenType } from './schemas'
-import { storeAnswer, unavailable, wellFormed, type Bounded } from './store-calls'
+import { statusOf, storeAnswer, syncReadOf, unavailable, type Bounded } from './store-calls'
 import type { TokenRef, TokenStatus, TokenStore } from './stores/types'
 import { issuedAt } from './verifier'
 
@@ -48,8 +48,8 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   const YEAR = 31557600
   const kept = (life: number | false) => life === false ? YEAR : life
   const longestTtl = Math.max(kept(types.access.lifetime), kept(types.refresh.lifetime)) + leeway + 1
-  // The store's synchronous read, when it has one (see TokenStore.statusNow): a guard then needs no promise.
-  const statusNow = typeof store.statusNow === 'function' ? store.statusNow.bind(store) : undefined
+  // The store's synchronous read, when it has one the plugin may use (see syncReadOf): a guard then needs no promise.
+  const statusNow = syncReadOf(store)
 
   const refOf = (payload: Record<string, any>): TokenRef => ({ sub: payload[identityClaim], jti: payload.jti, fam: familyOf(payload) })
 
@@ -92,8 +92,8 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   }
 
   async function checkRemote (request: FastifyRequest, ref: TokenRef, payload: Record<string, any>, type: TokenType): Promise<void> {
-    const status = await bounded(() => store.status(ref), request.log)
-    if (!wellFormed(status)) throw storeAnswer(request.log)
+    const status = statusOf(await bounded(() => store.status(ref), request.log))
+    if (status === undefined) throw storeAnswer(request.log)
     await judge(status, ref, payload, rotatingType(type), request.log)
     if (isRevoked !== undefined) await askIsRevoked(payload, request)
   }
@@ -105,13 +105,10 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   function check (request: FastifyRequest, payload: Record<string, any>, type: TokenType): Promise<void> | undefined {
     const ref = refOf(payload)
     if (statusNow === undefined) return checkRemote(request, ref, payload, type)
-    let status: unknown
-    try { status = statusNow(ref) } catch (err) { throw unavailable(err, request.log) }
-    if (!wellFormed(status)) {
-      // A promise is not a synchronous answer (whatever it would settle to, it is not awaited here).
-      if (typeof (status as { then?: unknown } | null)?.then === 'function') (status as Promise<unknown>).then(undefined, () => {})
-      throw storeAnswer(request.log)
-    }
+    let answer: unknown
+    try { answer = statusNow(ref) } catch (err) { throw unavailable(err, request.log) }
+    const status = statusOf(answer)
+    if (status === undefined) throw storeAnswer(request.log)
     const reused = judge(status, ref, payload, rotatingType(type), request.log)
     if (reused !== undefined) return reused
     return isRevoked === undefined ? undefined : askIsRevoked(payload, request)
@@ -120,8 +117,8 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
   async function redeem (payload: Record<string, any>, log: FastifyBaseLogger, rotating: boolean, request?: FastifyRequest): Promise<number> {
     const ref = refOf(payload)
     const at = now()
-    const status = await bounded(() => store.redeem(ref, at, ttlOf(payload), longestTtl), log)
-    if (!wellFormed(status)) throw storeAnswer(log)
+    const status = statusOf(await bounded(() => store.redeem(ref, at, ttlOf(payload), longestTtl), log))
+    if (status === undefined) throw storeAnswer(log)
     await judge(status, ref, payload, rotating, log)
     if (request !== undefined && isRevoked !== undefined) await askIsRevoked(payload, request)
     return at
@@ -148,8 +145,8 @@ export function createRevocation (config: Config, store: TokenStore, bounded: Bo
       // Something may already have been minted from it (a rotation, an implicit refresh, perhaps still in
       // flight): what was minted carries its family. A redeem that missed the revocation above came
       // before it, so this read, after it, sees its mark.
-      const status = await bounded(() => store.status(ref), log)
-      if (!wellFormed(status)) throw storeAnswer(log)
+      const status = statusOf(await bounded(() => store.status(ref), log))
+      if (status === undefined) throw storeAnswer(log)
       if (status.consumedAt !== 0) await revokeFamily(ref.sub, ref.fam as string, log)
     },
     async revokeAllSessions (sub, log) {

@@ -4,7 +4,7 @@ import type { Config } from './options'
 import { familyOf, type Revocation } from './revocation'
 import { REGISTERED_CLAIMS, type AccessTokenResponse, type TokenPair } from './schemas'
 import type { Issue, TokenOptions } from './signer'
-import { logStoreFailure, type Bounded } from './store-calls'
+import { logStoreFailure, syncReadOf, type Bounded } from './store-calls'
 import type { SessionRecord, TokenStore } from './stores/types'
 import { setClaim } from './claims'
 import { uuidv7 } from './uuidv7'
@@ -24,7 +24,7 @@ export function createSessions (config: Config, store: TokenStore, bounded: Boun
   /** family records still being written, so that `revokeFamily(id)` on this instance waits for them */
   const recording = new Map<string, Promise<void>>()
   // A store with a synchronous read holds its state in this process: its writes have taken effect when they return.
-  const inProcess = typeof store.statusNow === 'function'
+  const inProcess = syncReadOf(store) !== undefined
 
   /** A pair in `family` (a new one when not given), dated `at` (default now). */
   function pair (sub: string, options: TokenOptions, at = now()): { pair: TokenPair, family: string, refreshExp: number } {

@@ -40,13 +40,15 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remo
   const single = apis.length === 1 ? apis[0] : undefined
   const onlyKid = keys.verifyKeys[0]?.kid
 
+  /** jwksUrl: the key is chosen by kid only; a token without one names no published key. */
+  function remoteKey (remote: RemoteKeySet, token: string): JwtApi {
+    const kid = remote.decode(token).header.kid
+    if (typeof kid !== 'string') throw invalid()
+    return remote.verifier(kid)
+  }
+
   function verifySignature (token: string): DecodedToken {
-    if (remote !== undefined) {
-      // jwksUrl: the key is chosen by kid only; a token without one names no published key.
-      const kid = remote.decode(token).header.kid
-      if (typeof kid !== 'string') throw invalid()
-      return remote.verifier(kid).verify(token)
-    }
+    if (remote !== undefined) return remoteKey(remote, token).verify(token)
     if (single !== undefined) {
       const result = single.verify(token)
       const kid = result.header.kid
@@ -75,7 +77,14 @@ export function createVerify (config: Config, keys: KeySet, apis: JwtApi[], remo
       const hit = cache.get(token)
       if (hit === 'expired') {
         if (!expiredToo) throw authError('FST_AUTHX_TOKEN_EXPIRED')
-      } else if (hit !== undefined) return hit as VerifiedPayload
+      } else if (hit !== undefined) {
+        // jwksUrl: a cached token is only as good as its key, which must still be published and usable
+        // (not dropped from the JWKS, not past jwks.staleFor): asked as an uncached token would ask it.
+        if (remote !== undefined) {
+          try { remoteKey(remote, token) } catch (err) { throw (err as AuthxError)?.code?.startsWith('FST_AUTHX_') === true ? err : mapError(err) }
+        }
+        return hit as VerifiedPayload
+      }
     }
     let p: Record<string, unknown>
     try {

@@ -39,11 +39,6 @@ export class MemoryStore implements TokenStore {
   constructor (options: MemoryStoreOptions = {}) {
     if (options.now !== undefined && typeof options.now !== 'function') throw badArgument('MemoryStore: now must be a function')
     this.#now = options.now ?? Date.now
-    // A subclass that overrides `status` alone must be asked through it: the inherited synchronous read
-    // would answer without its override (see TokenStore.statusNow), so it has none.
-    if (this.status !== MemoryStore.prototype.status && this.statusNow === MemoryStore.prototype.statusNow) {
-      Object.defineProperty(this, 'statusNow', { value: undefined })
-    }
   }
 
   /** Entries held, including expired ones not swept yet: for tests and monitoring. */
