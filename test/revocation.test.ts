@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import authx, { MemoryStore, type AuthxOptions, type TokenStore } from '../lib/index'
 import { SECRET, bearer, build, hs256, testClock } from './helpers/app'
-import { ProbeStore, remoteStore } from './helpers/stores'
+import { ProbeStore, remoteStore, storeWith } from './helpers/stores'
 
 t.test('revokeToken by payload or by encoded token, keyed on jti', async t => {
   const app = await build()
@@ -266,10 +266,7 @@ t.test('revokeFamily({ sub, fam }) must name that subject\'s own family, or it t
 
 t.test('storeTimeout bounds any thenable, not only native promises', async t => {
   const never = { then () {} }
-  class Thenable extends MemoryStore {
-    override status (): any { return never }
-  }
-  const app = await build({ secret: SECRET, store: new Thenable(), storeTimeout: 50 })
+  const app = await build({ secret: SECRET, store: storeWith('Thenable', ['status'], () => never), storeTimeout: 50 })
   t.equal((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('a')) })).statusCode, 503, 'a store answering a thenable that never settles')
   await app.close()
   const slow = await build({ secret: SECRET, isRevoked: () => never as any, storeTimeout: 50 })

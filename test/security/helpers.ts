@@ -14,7 +14,7 @@ import { createHmac, createPrivateKey, KeyObject, randomUUID, sign as cryptoSign
 import Fastify, { type FastifyInstance, type FastifyRequest, type InjectOptions, type LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import authx, { type AuthxOptions } from '../../lib/index'
-import { SECRET, b64 } from '../helpers/app'
+import { SECRET, b64, hs256 } from '../helpers/app'
 
 export { SECRET, b64 }
 
@@ -288,8 +288,8 @@ export function jws (header: unknown, payload: unknown, key: string | Buffer | K
   return `${input}.${signature(alg, input, key)}`
 }
 
-/** An HS256 token with the harness secret: the claims are the only variable. */
-export const hs = (payload: unknown, header: unknown = { alg: 'HS256', typ: 'JWT' }, key: string | Buffer = SECRET) => jws(header, payload, key, { alg: 'HS256' })
+/** An HS256 token with the harness secret: the claims are the only variable (`hs256` of test/helpers/app.ts, header before key). */
+export const hs = (payload: unknown, header: unknown = { alg: 'HS256', typ: 'JWT' }, key: string | Buffer = SECRET) => hs256(payload, key, header)
 
 /** Parse a response body, or undefined. */
 export function body (res: LightMyRequestResponse): any {

@@ -9,6 +9,7 @@ import { connect, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { MemoryStore } from '../../lib/index'
 import { LOCATIONS, SECRET, body, carry, claims, expectAccepted, expectRefused, harness, hs } from './helpers'
+import { never, storeWith } from '../helpers/stores'
 
 const INVALID = 'FST_AUTHX_INVALID_TOKEN'
 const UNAVAILABLE = 'FST_AUTHX_STORE_UNAVAILABLE'
@@ -118,20 +119,11 @@ t.test('very long headers over the network: refused by the HTTP parser (431), th
   await h.close()
 })
 
-class HangingStore extends MemoryStore {
-  override status (): Promise<any> { return new Promise(() => {}) }
-  override redeem (): Promise<any> { return new Promise(() => {}) }
-  override recordFamily (): Promise<any> { return new Promise(() => {}) }
-  override revokeToken (): Promise<any> { return new Promise(() => {}) }
-  override revokeFamily (): Promise<any> { return new Promise(() => {}) }
-  override revokeAllSessions (): Promise<any> { return new Promise(() => {}) }
-  override saveSession (): Promise<any> { return new Promise(() => {}) }
-  override listSessions (): Promise<any> { return new Promise(() => {}) }
-  override familySubject (): Promise<any> { return new Promise(() => {}) }
-}
+/** Every call the guards and the API make hangs. */
+const hangingStore = () => storeWith('HangingStore', ['status', 'redeem', 'recordFamily', 'revokeToken', 'revokeFamily', 'revokeAllSessions', 'saveSession', 'listSessions', 'familySubject'], never)
 
 t.test('a store that hangs: 503 within storeTimeout, for guards, rotation and the API (SPEC §7 fail closed)', async t => {
-  const h = await harness({ secret: SECRET, store: new HangingStore(), storeTimeout: 50, rotation: true }, {
+  const h = await harness({ secret: SECRET, store: hangingStore(), storeTimeout: 50, rotation: true }, {
     setup (app, hit) { app.post('/rotate', { preValidation: app.authx.guard({ type: 'refresh', checkRevoked: false }) }, async request => { hit(); return await app.authx.rotateRefreshToken(request.tokenPayload) }) }
   })
   const pair = h.app.createTokenPair('u')
