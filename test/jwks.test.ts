@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import authx, { type AuthxOptions } from '../lib/index'
-import { keyPair, testClock, type TestClock } from './helpers/app'
+import { bearer, keyPair, testClock, type TestClock } from './helpers/app'
 
 // Two services on loopback: an issuer that publishes its keys (jwksRoute) and a verifier that takes
 // them from its URL (jwksUrl). Time is the verifier's `now` clock; a client-side fetch spy counts
@@ -61,7 +61,6 @@ async function startVerifier (t: Test, jwksUrl: string, time: TestClock, options
   return app
 }
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 async function call (app: FastifyInstance, token: string, url = '/me') {
   const res = await app.inject({ url, headers: bearer(token) })
   const body = String(res.headers['content-type']).startsWith('application/json') ? res.json() : {}
