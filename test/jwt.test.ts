@@ -1,0 +1,30 @@
+import t from 'tap'
+import { SECRET, bearer, build, headerOf, keyPair } from './helpers/app'
+
+// lib/jwt.ts: the @fastify/jwt adapter, one instance per key: every algorithm signs and verifies, and a
+// public key alone only verifies.
+
+t.test('every algorithm family signs and verifies; verify-only instances verify', async t => {
+  for (const alg of ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const) {
+    const hmac = alg.startsWith('HS')
+    const pair = hmac ? undefined : keyPair(alg)
+    const app = await build(hmac ? { secret: SECRET, algorithm: alg } : { algorithm: alg, privateKey: pair!.privateKey })
+    const token = app.createAccessToken('a')
+    t.equal(headerOf(token).alg, alg, `${alg} signs`)
+    t.equal((await app.inject({ url: '/access', headers: bearer(token) })).statusCode, 200, `${alg} verifies`)
+    if (!hmac) {
+      t.match(headerOf(token).kid, /^[A-Za-z0-9_-]{43}$/, `${alg} tokens carry the RFC 7638 thumbprint as kid`)
+      const verifier = await build({ algorithm: alg, publicKey: pair!.publicKey })
+      t.equal((await verifier.inject({ url: '/access', headers: bearer(token) })).statusCode, 200, `${alg} verify-only instance accepts`)
+      t.throws(() => verifier.createAccessToken('a'), /only verifies/, `${alg} verify-only instance cannot sign`)
+      await verifier.close()
+    }
+    await app.close()
+  }
+})
+
+t.test('EdDSA with Ed448', async t => {
+  const app = await build({ algorithm: 'EdDSA', privateKey: keyPair('Ed448').privateKey })
+  t.equal((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('a')) })).statusCode, 200)
+  await app.close()
+})
