@@ -1,5 +1,6 @@
 import t from 'tap'
 import { SECRET, bearer, build, headerOf, keyPair } from './helpers/app'
+import { rfc7638 } from './helpers/jwk'
 
 // lib/jwt.ts: the @fastify/jwt adapter, one instance per key: every algorithm signs and verifies, and a
 // public key alone only verifies.
@@ -13,7 +14,11 @@ t.test('every algorithm family signs and verifies; verify-only instances verify'
     t.equal(headerOf(token).alg, alg, `${alg} signs`)
     t.equal((await app.inject({ url: '/access', headers: bearer(token) })).statusCode, 200, `${alg} verifies`)
     if (!hmac) {
-      t.match(headerOf(token).kid, /^[A-Za-z0-9_-]{43}$/, `${alg} tokens carry the RFC 7638 thumbprint as kid`)
+      // The kid is the RFC 7638 thumbprint of the public key, computed here from Node's own JWK export;
+      // the JWKS publishes that key under the same kid.
+      const kid = headerOf(token).kid
+      t.equal(kid, rfc7638(pair!.publicKey.export({ format: 'jwk' })), `${alg} tokens carry the RFC 7638 thumbprint of the public key as kid`)
+      t.same(app.authx.jwks().keys.map(k => [k.kid, rfc7638(k)]), [[kid, kid]], `${alg}: the JWKS publishes that key under that kid`)
       const verifier = await build({ algorithm: alg, publicKey: pair!.publicKey })
       t.equal((await verifier.inject({ url: '/access', headers: bearer(token) })).statusCode, 200, `${alg} verify-only instance accepts`)
       t.throws(() => verifier.createAccessToken('a'), /only verifies/, `${alg} verify-only instance cannot sign`)

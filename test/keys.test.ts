@@ -1,10 +1,34 @@
 import t from 'tap'
 import { createSigner } from 'fast-jwt'
+import { thumbprint } from '../lib/keys'
 import { SECRET, bearer, build, headerOf, keyPair, testClock } from './helpers/app'
+import { rfc7638 } from './helpers/jwk'
 
-// lib/keys.ts: keys, their kids, previous keys and the JWKS.
+// lib/keys.ts: keys, their kids (RFC 7638 thumbprints for public keys), previous keys and the JWKS.
 
 const now = () => Math.floor(Date.now() / 1000)
+
+// RFC 7638 §3.1: the example RSA key and its thumbprint (the "alg" and "kid" members are not hashed).
+const RFC7638_EXAMPLE = {
+  kty: 'RSA',
+  n: '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw',
+  e: 'AQAB',
+  alg: 'RS256',
+  kid: '2011-04-29'
+}
+const RFC7638_THUMBPRINT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'
+
+t.test('thumbprint is RFC 7638: the example of §3.1, and every key type', async t => {
+  t.equal(thumbprint(RFC7638_EXAMPLE), RFC7638_THUMBPRINT, 'the RFC\'s example key gives the RFC\'s thumbprint')
+  t.equal(rfc7638(RFC7638_EXAMPLE), RFC7638_THUMBPRINT, 'and so does the tests\' own computation (helpers/jwk.ts)')
+  const { n, e } = RFC7638_EXAMPLE
+  t.equal(thumbprint({ n, kty: 'RSA', e }), RFC7638_THUMBPRINT, 'members given in another order, without the optional ones: the same')
+  t.not(thumbprint({ ...RFC7638_EXAMPLE, e: 'AQAC' }), RFC7638_THUMBPRINT, 'another exponent: another thumbprint')
+  for (const alg of ['RS256', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed448']) {
+    const jwk = keyPair(alg).publicKey.export({ format: 'jwk' })
+    t.equal(thumbprint(jwk), rfc7638(jwk), `${alg} (${String(jwk.kty)} ${String(jwk.crv ?? '')}): the required members only, in order`)
+  }
+})
 
 t.test('keyId, key rotation and JWKS', async t => {
   const clock = testClock()
