@@ -1,9 +1,12 @@
+import Fastify from 'fastify'
+import fastifyJwt from '@fastify/jwt'
 import t from 'tap'
+import authx from '../lib/index'
 import { SECRET, bearer, build, headerOf, keyPair } from './helpers/app'
 import { rfc7638 } from './helpers/jwk'
 
-// lib/jwt.ts: the @fastify/jwt adapter, one instance per key: every algorithm signs and verifies, and a
-// public key alone only verifies.
+// lib/jwt.ts: the @fastify/jwt adapter, one instance per key: every algorithm signs and verifies, a
+// public key alone only verifies, and the app's own @fastify/jwt is left alone.
 
 t.test('every algorithm family signs and verifies; verify-only instances verify', async t => {
   for (const alg of ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const) {
@@ -31,5 +34,22 @@ t.test('every algorithm family signs and verifies; verify-only instances verify'
 t.test('EdDSA with Ed448', async t => {
   const app = await build({ algorithm: 'EdDSA', privateKey: keyPair('Ed448').privateKey })
   t.equal((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('a')) })).statusCode, 200)
+  await app.close()
+})
+
+t.test('@fastify/jwt registered by the app after the plugin keeps its secret, its decorators and request.user', async t => {
+  const OWN = 'the-apps-own-secret-for-its-other-tokens!'
+  const app = Fastify()
+  await app.register(authx, { secret: SECRET })
+  await app.register(fastifyJwt, { secret: OWN })
+  app.get('/own', { onRequest: async request => { await request.jwtVerify() } }, async request => request.user)
+  app.get('/access', { onRequest: app.requireAccess }, async request => request.tokenPayload.sub)
+  await app.ready()
+  const own = app.jwt.sign({ sub: 'legacy' })
+  t.match((await app.inject({ url: '/own', headers: bearer(own) })).json(), { sub: 'legacy' }, 'app.jwt signs and request.jwtVerify() verifies with the app\'s secret')
+  t.equal((await app.inject({ url: '/access', headers: bearer(own) })).json().code, 'FST_AUTHX_INVALID_TOKEN', 'such a token is none of the plugin\'s')
+  const ours = app.createAccessToken('alice')
+  t.equal((await app.inject({ url: '/access', headers: bearer(ours) })).body, 'alice', 'the plugin signs and verifies with its own key')
+  t.equal((await app.inject({ url: '/own', headers: bearer(ours) })).statusCode, 401, 'and its tokens do not pass the app\'s verifier')
   await app.close()
 })
