@@ -2,7 +2,7 @@
  * The dependency floor: the versions below which a known advisory reopens, checked three ways — what
  * package.json allows, what is installed (every copy in node_modules), and how the installed fast-jwt
  * behaves on each advisory's reproducer. SECURITY.md names the same floor.
- * Sources: peers.md §7 — fast-jwt CVE-2023-48223 / GHSA-c2ff-88x2-x9pg (3.3.2), GHSA-mvf2-f6gm-w987 (6.2.0),
+ * Sources (SECURITY.md "Dependency floor"): fast-jwt CVE-2023-48223 / GHSA-c2ff-88x2-x9pg (3.3.2), GHSA-mvf2-f6gm-w987 (6.2.0),
  * GHSA-cjw9-ghj4-fwxf (6.2.1), strict base64url (6.2.3), GHSA-gmvf-9v4p-v8jc (6.2.4), GHSA-ww5h-9m49-7xx4
  * and GHSA-g3jj-5cmm-3hxx (6.3.0), GHSA-8wpc-h4q6-8fxv (6.3.1); @fastify/jwt 10.1.0 (#410) and 10.2.8
  * (fast-jwt ^6.3.4); cookie CVE-2024-47764 (0.7.0).

@@ -156,7 +156,7 @@ export interface Expect {
   orSameJti?: string
   /**
    * Store failures: the plugin logs the store's error (the cause) on one error line of its own, for
-   * operators (lib/revocation.ts). These canaries may appear on that line only, never in the response
+   * operators (lib/store-calls.ts). These canaries may appear on that line only, never in the response
    * or on any other line; that line is still checked for the token, claims and keys.
    */
   storeCause?: string[]

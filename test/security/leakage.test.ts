@@ -3,8 +3,8 @@
  * (helpers.ts): refusal status, handler not run, no token bytes / planted claims / key material / stack
  * trace in the response or the logs. This file covers what the other classes do not: store and callback
  * failures, the error body's shape, successful requests' logs, and the query-string log channel.
- * Sources: SPEC §6 ("no stack traces, no secrets, no token contents", "No input a client controls produces
- * a 5xx"); OWASP Error Handling and Logging cheat sheets; CWE-209 (information exposure through an error
+ * Sources: README "Errors" (fixed messages; the store's cause is logged, never sent) and "Security" ("no
+ * client input produces a 5xx; error messages are fixed strings"); OWASP Error Handling and Logging cheat sheets; CWE-209 (information exposure through an error
  * message), CWE-532 (sensitive information in log files), CWE-755; RFC 6750 §5.3 (bearer tokens in logs),
  * @fastify/jwt 10.1.0 (#410: an assertion error gave a 500 with a stack trace).
  */
@@ -18,7 +18,7 @@ import { never, storeWith } from '../helpers/stores'
 const DRIVER = 'ERR_DRIVER_CANARY redis://:hunter2-canary@10.9.8.7:6379 WRONGPASS'
 const CAUSE = [DRIVER, 'hunter2-canary', 'ERR_DRIVER_CANARY']
 
-t.test('a failing or hanging store: 503, fail closed, no driver text or stack in the answer (SPEC §6, CWE-209)', async t => {
+t.test('a failing or hanging store: 503, fail closed, no driver text or stack in the answer (README "Errors", CWE-209)', async t => {
   for (const store of [
     storeWith('Throws', ['status'], () => { throw new Error(DRIVER) }),
     storeWith('Rejects', ['status'], async () => { throw new Error(DRIVER) }),
@@ -46,7 +46,7 @@ t.test('the store failure is logged once, at error level, with the cause and not
   t.same(found(res.body + JSON.stringify(res.headers), [DRIVER, 'hunter2-canary', token]), [], 'nothing in the answer')
   const lines = h.logs.slice(mark).map(l => JSON.parse(l))
   const withCause = lines.filter(l => JSON.stringify(l).includes('ERR_DRIVER_CANARY'))
-  // Operators need the cause; the design logs it on one error line of its own (lib/revocation.ts), never
+  // Operators need the cause; the design logs it on one error line of its own (lib/store-calls.ts), never
   // in the response. That line must not carry the token, its claims or the key.
   t.equal(withCause.length, 1, 'the cause is logged on exactly one line')
   t.equal(withCause[0]?.level, 50, 'at error level')
@@ -71,7 +71,7 @@ t.test('isRevoked that throws or hangs: 503, its text never sent', async t => {
   }
 })
 
-t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (SPEC §6/§7 "fail closed"; lib/revocation.ts judge(), lib/sessions.ts rotateRefreshToken())', async t => {
+t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (README "Revocation, rotation and sessions", Fail closed; lib/store-calls.ts wellFormed())', async t => {
   // A custom TokenStore (or a Redis client returning an unexpected reply) is a store failure, like a
   // rejection: the request must be refused with FST_AUTHX_STORE_UNAVAILABLE, not accepted as all-clear
   // and not answered 500 with an internal TypeError message.
@@ -96,7 +96,7 @@ t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (SPE
   }
 })
 
-t.test('error bodies: exactly { statusCode, code, error, message }, fixed messages (SPEC §6)', async t => {
+t.test('error bodies: exactly { statusCode, code, error, message }, fixed messages (README "Errors")', async t => {
   const h = await harness()
   const fixed = new Set(Object.values(errors).map(E => new (E as any)().message))
   const cases = [
