@@ -12,6 +12,7 @@ import authx, { RedisStore } from '../../lib/index'
 import { SECRET, bearer } from '../helpers/app'
 import { redisOrSkip } from '../helpers/redis'
 import { startRedis } from '../helpers/redis-servers'
+import './helpers' // this attack class reports its case count too (its refusals are checked by its own assertions)
 
 const SUBJECT = 'subject-canary-7f3a'
 const DATA = 'data-canary-19bd'
