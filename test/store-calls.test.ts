@@ -266,3 +266,24 @@ t.test('storeTimeout bounds any thenable, not only native promises', async t => 
   t.equal((await slow.inject({ url: '/access', headers: bearer(slow.createAccessToken('a')) })).statusCode, 503, 'isRevoked answering one')
   await slow.close()
 })
+
+t.test('a MemoryStore subclass that sets its own status in its constructor is asked through it too', async t => {
+  // README "Several instances with Redis": "A MemoryStore subclass that overrides status alone has no
+  // statusNow, so its override is always asked." An override assigned in the constructor (or as a class
+  // field, or by wrapping an instance's status) is an override of status alone all the same.
+  class Wrapping extends MemoryStore {
+    asked = 0
+    constructor () {
+      super()
+      const inherited = this.status.bind(this)
+      this.status = async (ref: TokenRef) => { this.asked++; return { ...(await inherited(ref)), revoked: true } }
+    }
+  }
+  const store = new Wrapping()
+  const { app } = await appOn(store)
+  const res = await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })
+  t.equal(res.statusCode, 401, 'its override says revoked: refused')
+  t.equal(res.json().code, 'FST_AUTHX_REVOKED_TOKEN', 'as revoked')
+  t.equal(store.asked, 1, 'its status was asked once')
+  await app.close()
+})
