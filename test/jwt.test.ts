@@ -53,3 +53,18 @@ t.test('@fastify/jwt registered by the app after the plugin keeps its secret, it
   t.equal((await app.inject({ url: '/own', headers: bearer(ours) })).statusCode, 401, 'and its tokens do not pass the app\'s verifier')
   await app.close()
 })
+
+t.test('@fastify/jwt registered by the app before the plugin: both register, and each keeps its own tokens', async t => {
+  // README "Coming from @fastify/jwt": "an app that keeps @fastify/jwt registered for other tokens (another
+  // issuer, a migration period) keeps app.jwt, request.jwtVerify() and request.user exactly as they were".
+  const OWN = 'the-apps-own-secret-for-its-other-tokens!'
+  const app = Fastify()
+  await app.register(fastifyJwt, { secret: OWN })
+  await app.register(authx, { secret: SECRET })
+  app.get('/own', { onRequest: async request => { await request.jwtVerify() } }, async request => request.user)
+  app.get('/access', { onRequest: app.requireAccess }, async request => request.tokenPayload.sub)
+  await app.ready()
+  t.match((await app.inject({ url: '/own', headers: bearer(app.jwt.sign({ sub: 'legacy' })) })).json(), { sub: 'legacy' }, 'the app\'s tokens verify with its own secret')
+  t.equal((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })).body, 'alice', 'the plugin\'s tokens with its key')
+  await app.close()
+})
