@@ -76,3 +76,16 @@ t.test('a jwksUrl instance reads the claim with the JWKS decoder: no key is need
   t.same(cookies(res), { access_token_cookie: token, csrf_access_token: payloadOf(token).csrf }, 'the token cookie and its CSRF cookie')
   await app.close(); await issuer.close()
 })
+
+t.test('a malformed token given to the reply helpers is a programming error: FST_AUTHX_BAD_ARGUMENT, and no cookie', async t => {
+  // As `reply.setAccessCookies('')` is (README "Errors", FST_AUTHX_BAD_ARGUMENT); every error the plugin
+  // throws carries a code of its own table (lib/errors.ts), and a refusal sets no token cookie.
+  const app = await cookieApp({ secret: SECRET })
+  for (const token of ['not-a-token', 'a.b.c']) {
+    const res = await app.inject({ method: 'POST', url: '/set', payload: { access: token } })
+    t.equal(res.statusCode, 500, `${token}: a programming error (500), not a client's 401`)
+    t.equal(res.json().code, 'FST_AUTHX_BAD_ARGUMENT', `${token}: the plugin's code`)
+    t.same(Object.keys(cookies(res)), [], `${token}: no cookie set`)
+  }
+  await app.close()
+})
