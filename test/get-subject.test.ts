@@ -3,7 +3,7 @@ import t from 'tap'
 import authx from '../lib/index'
 import { SECRET, bearer } from './helpers/app'
 
-// request.getSubject() (SPEC §4, §11): once per request; null/undefined is 401; a throwing loader is a
+// request.getSubject() (README "Guarding routes", On success): once per request; null/undefined is 401; a throwing loader is a
 // logged 500 whose text never reaches the client.
 
 async function appWith (getSubject: (sub: string) => unknown, lines: string[] = []) {

@@ -1,9 +1,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import authx, { type AuthxOptions } from '../lib/index'
-import { SECRET, testClock } from './helpers/app'
+import { SECRET, payloadOf, testClock } from './helpers/app'
 
-const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
 
 /** Set-Cookie values by name. */
 function setCookies (header: string | string[] | undefined): Record<string, string> {
@@ -33,7 +32,7 @@ const jar = (token: string) => ({ cookie: `access_token_cookie=${token}` })
 t.test('a near-expiry access cookie is refreshed on guarded and unguarded routes', async t => {
   const app = await build()
   const pair = app.createTokenPair('alice', { fresh: true, scopes: ['read', 'write'], data: { role: 'admin' }, audience: 'web' })
-  const old = decode(pair.access_token)
+  const old = payloadOf(pair.access_token)
   const token = app.createAccessToken('alice', { expiresIn: 20, fresh: true, scopes: ['read', 'write'], data: { role: 'admin' }, audience: 'web' })
   for (const url of ['/guarded', '/open', '/users/7']) {
     const res = await app.inject({ url, headers: jar(token) })
@@ -42,9 +41,9 @@ t.test('a near-expiry access cookie is refreshed on guarded and unguarded routes
     t.ok(c.access_token_cookie, `${url}: a new access cookie`)
     t.ok(c.csrf_access_token, `${url}: a new CSRF cookie`)
     t.equal(res.headers['cache-control'], 'no-store')
-    const p = decode(c.access_token_cookie)
+    const p = payloadOf(c.access_token_cookie)
     t.equal(p.sub, 'alice')
-    t.not(p.jti, decode(token).jti, 'new jti')
+    t.not(p.jti, payloadOf(token).jti, 'new jti')
     t.equal(p.fresh, false, 'never fresh')
     t.same(p.scopes, ['read', 'write'], 'scopes carried')
     t.equal(p.role, 'admin', 'data carried')
@@ -54,8 +53,8 @@ t.test('a near-expiry access cookie is refreshed on guarded and unguarded routes
   }
   t.ok(old.fam, 'pairs have a family')
   const lone = app.createAccessToken('alice', { expiresIn: 20 })
-  t.notOk(decode(lone).fam, 'a plain token has no family')
-  t.equal(decode(setCookies((await app.inject({ url: '/open', headers: jar(lone) })).headers['set-cookie']).access_token_cookie).fam, decode(lone).jti,
+  t.notOk(payloadOf(lone).fam, 'a plain token has no family')
+  t.equal(payloadOf(setCookies((await app.inject({ url: '/open', headers: jar(lone) })).headers['set-cookie']).access_token_cookie).fam, payloadOf(lone).jti,
     'what is refreshed from it is in the family named after it (so revoking it ends what was minted from it)')
   await app.close()
 })
@@ -63,10 +62,10 @@ t.test('a near-expiry access cookie is refreshed on guarded and unguarded routes
 t.test('the family is kept', async t => {
   const app = await build({ rotation: true })
   const pair = app.createTokenPair('alice')
-  const fam = decode(pair.access_token).fam
+  const fam = payloadOf(pair.access_token).fam
   const short = app.createTokenPair('alice', { expiresIn: 20 })
   const res = await app.inject({ url: '/guarded', headers: jar(short.access_token) })
-  t.equal(decode(setCookies(res.headers['set-cookie']).access_token_cookie).fam, decode(short.access_token).fam)
+  t.equal(payloadOf(setCookies(res.headers['set-cookie']).access_token_cookie).fam, payloadOf(short.access_token).fam)
   t.ok(fam)
   await app.close()
 })
@@ -88,7 +87,7 @@ t.test('never when …', async t => {
   const logout = await app.inject({ url: '/logout', headers: jar(token) })
   t.equal(setCookies(logout.headers['set-cookie']).access_token_cookie, '', 'logout: the handler\'s unset wins')
   const login = await app.inject({ url: '/login', headers: jar(token) })
-  t.equal(decode(setCookies(login.headers['set-cookie']).access_token_cookie).sub, 'new-user', 'login: the handler\'s cookie wins')
+  t.equal(payloadOf(setCookies(login.headers['set-cookie']).access_token_cookie).sub, 'new-user', 'login: the handler\'s cookie wins')
   await none('token in the header, not the cookie', { url: '/guarded', headers: { authorization: `Bearer ${token}` } })
   await none('a refresh token in the access cookie', { url: '/open', headers: jar(app.createRefreshToken('alice', { expiresIn: 20 })) })
   await none('an invalid cookie', { url: '/open', headers: jar(token.slice(0, -3) + 'abc') })

@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import authx, { type AuthxOptions } from '../lib/index'
-import { keyPair } from './helpers/app'
+import { bearer, keyPair, testClock, type TestClock } from './helpers/app'
 
 // Two services on loopback: an issuer that publishes its keys (jwksRoute) and a verifier that takes
 // them from its URL (jwksUrl). Time is the verifier's `now` clock; a client-side fetch spy counts
@@ -38,14 +38,9 @@ async function startIssuer (t: Test, options: Partial<AuthxOptions>): Promise<Is
   return { app, url: address + JWKS_PATH, hits: () => hits }
 }
 
-interface Clock { now: () => number, advance: (seconds: number) => void }
-function clock (): Clock {
-  let ms = Date.now()
-  return { now: () => ms, advance: seconds => { ms += seconds * 1000 } }
-}
 
 /** A verify-only service: its keys come from `jwksUrl`; /me answers the verified subject. */
-async function startVerifier (t: Test, jwksUrl: string, time: Clock, options: Partial<AuthxOptions> = {}): Promise<FastifyInstance> {
+async function startVerifier (t: Test, jwksUrl: string, time: TestClock, options: Partial<AuthxOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(authx, { jwksUrl, decodeAlgorithms: ['ES256', 'EdDSA', 'RS256', 'ES384'], now: time.now, ...options } as AuthxOptions)
   app.get('/me', { onRequest: app.requireAccess }, async request => ({ sub: request.tokenPayload.sub }))
@@ -66,7 +61,6 @@ async function startVerifier (t: Test, jwksUrl: string, time: Clock, options: Pa
   return app
 }
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 async function call (app: FastifyInstance, token: string, url = '/me') {
   const res = await app.inject({ url, headers: bearer(token) })
   const body = String(res.headers['content-type']).startsWith('application/json') ? res.json() : {}
@@ -124,7 +118,7 @@ function publicJwk (pair: { publicKey: KeyObject }, kid: string, alg: string, ex
 for (const alg of ['ES256', 'EdDSA'] as const) {
   t.test(`${alg}: a verifier takes the issuer's keys from jwksUrl`, async t => {
     const issuer = await startIssuer(t, { algorithm: alg, privateKey: keyPair(alg).privateKey, issuer: 'https://issuer.test', audience: 'api' })
-    const time = clock()
+    const time = testClock()
     const verifier = await startVerifier(t, issuer.url, time, { decodeIssuer: 'https://issuer.test', decodeAudience: 'api' })
     t.equal(issuer.hits(), 1, 'one fetch, at ready')
 
@@ -160,10 +154,10 @@ t.test('keys come from the configured URL only: never from jku, x5u or iss', asy
   const trap = await fakeJwks(t)
   const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   trap.answer(200, { keys: [publicJwk(attacker, 'evil', 'ES256')] })
-  const time = clock()
+  const time = testClock()
   const verifier = await startVerifier(t, issuer.url, time)
   fetched.length = 0
-  time.advance(60)
+  time.advance(60_000)
   const token = forge(attacker.privateKey, 'ES256', 'evil', { iss: trap.url }, { jku: trap.url, x5u: trap.url })
   t.equal((await call(verifier, token)).code, 'FST_AUTHX_INVALID_TOKEN')
   t.equal(trap.hits(), 0, 'the URLs a token names are never fetched')
@@ -176,7 +170,7 @@ t.test('rotation on the issuer is picked up without restarting the verifier', as
   // forwards to whichever issuer is deployed, as a load balancer would).
   const a = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const b = generateKeyPairSync('ed25519')
-  const time = clock() // one clock for issuer and verifier, as synchronised hosts have
+  const time = testClock() // one clock for issuer and verifier, as synchronised hosts have
   const issuerApp = async (options: Partial<AuthxOptions>) => {
     const app = Fastify()
     await app.register(authx, { decodeAlgorithms: ['ES256', 'EdDSA'], jwksRoute: JWKS_PATH, now: time.now, ...options } as AuthxOptions)
@@ -199,7 +193,7 @@ t.test('rotation on the issuer is picked up without restarting the verifier', as
   deployed = await issuerApp({ algorithm: 'EdDSA', privateKey: b.privateKey, previousPublicKeys: [a.publicKey] })
   const newToken = deployed.createAccessToken('bob')
   t.equal((await call(verifier, newToken)).code, 'FST_AUTHX_INVALID_TOKEN', 'within the cooldown of the last fetch the new kid is unknown')
-  time.advance(30)
+  time.advance(30_000)
   const r = await call(verifier, newToken)
   t.equal(r.status, 200, 'one cooldown later the new key is fetched and found')
   t.equal(r.sub, 'bob')
@@ -208,7 +202,7 @@ t.test('rotation on the issuer is picked up without restarting the verifier', as
 
   // Step 2: once the old tokens' lifetime is over, drop the old key.
   deployed = await issuerApp({ algorithm: 'EdDSA', privateKey: b.privateKey })
-  time.advance(HOUR)
+  time.advance(HOUR * 1000)
   t.equal((await call(verifier, oldToken)).code, 'FST_AUTHX_TOKEN_EXPIRED', 'the old tokens\' lifetime is over')
   const later = deployed.createAccessToken('bob')
   t.equal((await call(verifier, later)).status, 200, 'past max-age the cache answers while one fetch refreshes it')
@@ -228,14 +222,14 @@ t.test('a hung JWKS server: every fetch is aborted by its timeout and the verdic
   await new Promise<void>(resolve => hung.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { for (const s of sockets) s.destroy(); hung.close() })
   const url = `http://127.0.0.1:${(hung.address() as { port: number }).port}${JWKS_PATH}`
-  const time = clock()
+  const time = testClock()
   const verifier = await startVerifier(t, url, time, { jwks: { timeout: 50 } })
   t.equal(fetchesOf(url), 1, 'ready tried once and did not wait for ever')
   const token = forge(keyPair('ES256').privateKey, 'ES256', 'some-kid')
   t.equal((await call(verifier, token)).code, 'FST_AUTHX_JWKS_UNAVAILABLE', 'within the cooldown after a failure: 503 without a fetch')
   t.equal(fetchesOf(url), 1, 'no fetch within the cooldown')
   for (let i = 1; i <= 3; i++) {
-    time.advance(30)
+    time.advance(30_000)
     const r = await call(verifier, token)
     t.equal(r.status, 503)
     t.equal(r.code, 'FST_AUTHX_JWKS_UNAVAILABLE')
@@ -251,14 +245,14 @@ t.test('a hung JWKS server: every fetch is aborted by its timeout and the verdic
     res.write('{"keys":[')
   })
   const second = await startVerifier(t, dribble.url, time, { jwks: { timeout: 50 } })
-  time.advance(30)
+  time.advance(30_000)
   t.equal((await call(second, token)).code, 'FST_AUTHX_JWKS_UNAVAILABLE')
   t.equal(fetchesOf(dribble.url), 2)
 })
 
 t.test('an unknown-kid flood costs one fetch per cooldown; concurrent lookups share it', async t => {
   const issuer = await startIssuer(t, { algorithm: 'ES256', privateKey: keyPair('ES256').privateKey })
-  const time = clock()
+  const time = testClock()
   const verifier = await startVerifier(t, issuer.url, time)
   t.equal(issuer.hits(), 1)
   const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -267,15 +261,15 @@ t.test('an unknown-kid flood costs one fetch per cooldown; concurrent lookups sh
   let answers = await flood(100)
   t.ok(answers.every(a => a.code === 'FST_AUTHX_INVALID_TOKEN'), 'all 401, none 503')
   t.equal(issuer.hits(), 1, 'within the cooldown after ready: no fetch at all')
-  time.advance(30)
+  time.advance(30_000)
   answers = await flood(100)
   t.ok(answers.every(a => a.code === 'FST_AUTHX_INVALID_TOKEN'))
   t.equal(issuer.hits(), 2, '100 concurrent made-up kids: one fetch')
-  time.advance(29)
+  time.advance(29_000)
   answers = await flood(100)
   t.ok(answers.every(a => a.code === 'FST_AUTHX_INVALID_TOKEN'))
   t.equal(issuer.hits(), 2, 'still within the cooldown: none')
-  time.advance(1)
+  time.advance(1000)
   for (let i = 0; i < 100; i++) t.equal((await call(verifier, forge(attacker.privateKey, 'ES256', randomUUID()))).status, 401)
   t.equal(issuer.hits(), 3, '100 sequential made-up kids: one fetch')
 
@@ -284,7 +278,7 @@ t.test('an unknown-kid flood costs one fetch per cooldown; concurrent lookups sh
   const fresh = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const v2 = await startVerifier(t, gate.url, time)
   gate.answer(200, { keys: [publicJwk(fresh, 'new', 'ES256')] })
-  time.advance(30)
+  time.advance(30_000)
   const token = forge(fresh.privateKey, 'ES256', 'new')
   const results = await Promise.all(Array.from({ length: 50 }, async () => await call(v2, token)))
   t.same(results.map(r => r.status), Array(50).fill(200), 'every one of them passes')
@@ -294,7 +288,7 @@ t.test('an unknown-kid flood costs one fetch per cooldown; concurrent lookups sh
 t.test('only a 200 JSON answer from the URL itself: no redirects, no other status', async t => {
   const issuer = await startIssuer(t, { algorithm: 'ES256', privateKey: keyPair('ES256').privateKey })
   const token = issuer.app.createAccessToken('alice')
-  const time = clock()
+  const time = testClock()
   const cases: Array<[string, (req: IncomingMessage, res: ServerResponse) => void]> = [
     ['302 to the real JWKS', (_req, res) => { res.writeHead(302, { location: issuer.url }).end() }],
     ['307 to the real JWKS', (_req, res) => { res.writeHead(307, { location: issuer.url }).end() }],
@@ -308,7 +302,7 @@ t.test('only a 200 JSON answer from the URL itself: no redirects, no other statu
   for (const [name, handler] of cases) {
     const server = await fakeJwks(t, handler)
     const verifier = await startVerifier(t, server.url, time)
-    time.advance(30)
+    time.advance(30_000)
     const r = await call(verifier, token)
     t.equal(r.status, 503, name)
     t.equal(r.code, 'FST_AUTHX_JWKS_UNAVAILABLE', name)
@@ -336,12 +330,12 @@ t.test('Cache-Control max-age is honoured within jwks.minAge and jwks.maxAge', a
   for (const [name, header, age] of cases) {
     const server = await fakeJwks(t)
     server.answer(200, jwks, header === undefined ? {} : { 'cache-control': header })
-    const time = clock()
+    const time = testClock()
     const verifier = await startVerifier(t, server.url, time, { jwks: { cooldown: 1, minAge: 60, maxAge: '10m' } })
-    time.advance(age - 1)
+    time.advance((age - 1) * 1000)
     t.equal((await call(verifier, token)).status, 200)
     t.equal(fetchesOf(server.url), 1, `${name}: still fresh at ${age - 1} s`)
-    time.advance(1)
+    time.advance(1000)
     t.equal((await call(verifier, token)).status, 200)
     t.equal(fetchesOf(server.url), 2, `${name}: refreshed at ${age} s`)
     await settle(verifier)
@@ -356,26 +350,26 @@ t.test('a failing issuer: cached keys keep working for jwks.staleFor, unknown ke
   const laterToken = forge(later.privateKey, 'ES256', 'k2')
   const server = await fakeJwks(t)
   server.answer(200, { keys: [publicJwk(pair, 'k1', 'ES256')] }, { 'cache-control': 'max-age=60' })
-  const time = clock()
+  const time = testClock()
   const verifier = await startVerifier(t, server.url, time, { jwks: { cooldown: 10, minAge: 60, staleFor: 300 } })
 
   server.answer(500, 'down')
-  time.advance(61)
+  time.advance(61_000)
   t.equal((await call(verifier, token)).status, 200, 'past max-age, the issuer down: the cached key still verifies')
   await settle(verifier)
   t.equal(server.hits(), 2, 'and one refetch was tried')
   t.equal((await call(verifier, laterToken)).code, 'FST_AUTHX_JWKS_UNAVAILABLE', 'a key the cache lacks: 503, not 401, while the issuer cannot say')
-  time.advance(10)
+  time.advance(10_000)
   t.equal((await call(verifier, token)).status, 200)
   await settle(verifier)
   t.equal(server.hits(), 3, 'retries keep to one per cooldown')
-  time.advance(60 + 300 - 71)
+  time.advance((60 + 300 - 71) * 1000)
   const r = await call(verifier, token)
   t.equal(r.code, 'FST_AUTHX_JWKS_UNAVAILABLE', 'past max-age + staleFor the old keys are dropped: fail closed')
   t.equal(server.hits(), 4)
 
   server.answer(200, { keys: [publicJwk(pair, 'k1', 'ES256'), publicJwk(later, 'k2', 'ES256')] })
-  time.advance(10)
+  time.advance(10_000)
   t.equal((await call(verifier, token)).status, 200, 'the issuer is back: fetched again')
   t.equal((await call(verifier, laterToken)).status, 200)
   t.equal(server.hits(), 5)
@@ -414,7 +408,7 @@ t.test('each JWK is checked before it becomes a verifier', async t => {
       'not a key'
     ]
   })
-  const time = clock()
+  const time = testClock()
   const verifier = await startVerifier(t, server.url, time)
   const status = async (token: string) => (await call(verifier, token)).status
   t.equal(await status(forge(good.privateKey, 'ES256', 'good')), 200, 'control: a good key')
@@ -439,13 +433,13 @@ t.test('each JWK is checked before it becomes a verifier', async t => {
 t.test('an issuer down at startup does not stop the verifier from starting', async t => {
   const server = await fakeJwks(t)
   server.answer(503, 'starting')
-  const time = clock()
+  const time = testClock()
   const verifier = await startVerifier(t, server.url, time)
   const pair = keyPair('ES256')
   const token = forge(pair.privateKey, 'ES256', 'k1')
   t.equal((await call(verifier, token)).code, 'FST_AUTHX_JWKS_UNAVAILABLE')
   server.answer(200, { keys: [publicJwk(pair, 'k1', 'ES256')] })
-  time.advance(30)
+  time.advance(30_000)
   t.equal((await call(verifier, token)).status, 200, 'the first request after a cooldown fetches the keys')
   t.equal(server.hits(), 2)
   t.equal((await call(verifier, token, '/sync')).res.headers['x-sync'], 'true')
@@ -455,12 +449,12 @@ t.test('verifyToken on a jwksUrl instance: cached keys only, an uncached one ans
   const server = await fakeJwks(t)
   const pair = keyPair('ES256')
   server.answer(200, { keys: [publicJwk(pair, 'k1', 'ES256')] })
-  const time = clock()
+  const time = testClock()
   const verifier = await startVerifier(t, server.url, time)
   t.equal(verifier.authx.verifyToken(forge(pair.privateKey, 'ES256', 'k1')).sub, 'mallory')
   const later = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   server.answer(200, { keys: [publicJwk(pair, 'k1', 'ES256'), publicJwk(later, 'k2', 'ES256')] })
-  time.advance(30)
+  time.advance(30_000)
   const token = forge(later.privateKey, 'ES256', 'k2')
   t.throws(() => verifier.authx.verifyToken(token), { code: 'FST_AUTHX_JWKS_UNAVAILABLE', statusCode: 503 })
   await settle(verifier)
@@ -504,13 +498,13 @@ t.test('failures are logged as fixed lines: never the answer\'s body, a key or t
   server.answer(500, `{"error":"${CANARY}"}`)
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'trace', stream: { write: (line: string) => { lines.push(line) } } } })
-  const time = clock()
+  const time = testClock()
   await app.register(authx, { jwksUrl: `${server.url}?token=${CANARY}`, decodeAlgorithms: ['ES256'], now: time.now })
   app.get('/me', { onRequest: app.requireAccess }, async () => 'ok')
   await app.ready()
   t.teardown(async () => { await app.close() })
   const token = forge(keyPair('ES256').privateKey, 'ES256', 'k1')
-  time.advance(30)
+  time.advance(30_000)
   const res = await app.inject({ url: '/me', headers: bearer(token) })
   t.equal(res.statusCode, 503)
   t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'])
@@ -518,7 +512,7 @@ t.test('failures are logged as fixed lines: never the answer\'s body, a key or t
 
   const pair = keyPair('ES256')
   server.answer(200, { keys: [{ ...pair.privateKey.export({ format: 'jwk' }), kid: CANARY, alg: 'ES256' }, publicJwk(pair, 'k1', 'ES256')] })
-  time.advance(30)
+  time.advance(30_000)
   t.equal((await app.inject({ url: '/me', headers: bearer(token) })).statusCode, 200)
   const log = lines.join('\n')
   t.match(log, 'fastify-authx: the JWKS fetch failed (HTTP 500)')

@@ -3,6 +3,7 @@ import { createServer } from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import authx, { type AuthxOptions } from '../lib/index'
+import { b64, headerOf, payloadOf, testClock } from './helpers/app'
 
 // The README's key-rotation procedure, walked step by step: accept the new key everywhere, sign
 // with it, wait out the longest token lifetime (on the `now` clock), drop the old key.
@@ -11,10 +12,6 @@ const ACCESS = 900
 const REFRESH = 20 * 86400
 const LONGEST = Math.max(ACCESS, REFRESH)
 
-function clock () {
-  let ms = Date.now()
-  return { now: () => ms, advance: (seconds: number) => { ms += seconds * 1000 } }
-}
 
 async function service (t: Test, options: Partial<AuthxOptions>): Promise<FastifyInstance> {
   const app = Fastify()
@@ -31,11 +28,9 @@ async function verdict (app: FastifyInstance, token: string, url = '/me'): Promi
   return res.statusCode === 200 ? 'ok' : res.json().code
 }
 
-const kidOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()).kid
-const expOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp as number
 
 t.test('HMAC: previousSecret, walked on a fleet of instances', async t => {
-  const time = clock()
+  const time = testClock()
   const OLD = { secret: 'the-old-secret-with-32-bytes-or-more!!', keyId: 'k1' }
   const NEW = { secret: 'the-new-secret-with-32-bytes-or-more!!', keyId: 'k2' }
 
@@ -43,20 +38,20 @@ t.test('HMAC: previousSecret, walked on a fleet of instances', async t => {
   const before = await service(t, { secret: OLD.secret, keyId: OLD.keyId, now: time.now })
   const oldAccess = before.createAccessToken('alice')
   const oldRefresh = before.createRefreshToken('alice')
-  t.equal(kidOf(oldAccess), 'k1')
+  t.equal(headerOf(oldAccess).kid, 'k1')
 
   // Step 1: deploy the new key as a previous key everywhere: accepted, not yet used to sign.
   const step1 = await service(t, { secret: OLD.secret, keyId: OLD.keyId, previousSecret: NEW, now: time.now })
-  t.equal(kidOf(step1.createAccessToken('alice')), 'k1', 'step 1 still signs with the old key')
+  t.equal(headerOf(step1.createAccessToken('alice')).kid, 'k1', 'step 1 still signs with the old key')
   t.equal(await verdict(step1, oldAccess), 'ok')
 
   // Step 2 (a deploy later): sign with the new key, keep the old one for verifying. Instances still on
   // step 1 accept what step 2 signs, so a rolling deploy refuses no one.
-  time.advance(60)
+  time.advance(60_000)
   const step2 = await service(t, { secret: NEW.secret, keyId: NEW.keyId, previousSecret: OLD, now: time.now })
   const newAccess = step2.createAccessToken('alice')
   const newRefresh = step2.createRefreshToken('alice')
-  t.equal(kidOf(newAccess), 'k2', 'new tokens are signed with the new key')
+  t.equal(headerOf(newAccess).kid, 'k2', 'new tokens are signed with the new key')
   const onlyNew = await service(t, { secret: NEW.secret, keyId: NEW.keyId, now: time.now })
   const onlyOld = await service(t, { secret: OLD.secret, keyId: OLD.keyId, now: time.now })
   t.equal(await verdict(onlyNew, newAccess), 'ok')
@@ -70,8 +65,8 @@ t.test('HMAC: previousSecret, walked on a fleet of instances', async t => {
 
   // Wait out the longest lifetime counted from step 2: no token signed with the old key is left alive.
   const lastOldToken = step1.createRefreshToken('alice', {})
-  time.advance(LONGEST)
-  for (const token of [oldAccess, oldRefresh, lastOldToken]) t.ok(expOf(token) * 1000 <= time.now(), 'every old token has expired by now')
+  time.advance(LONGEST * 1000)
+  for (const token of [oldAccess, oldRefresh, lastOldToken]) t.ok(payloadOf(token).exp * 1000 <= time.now(), 'every old token has expired by now')
   t.equal(await verdict(step2, oldAccess), 'FST_AUTHX_TOKEN_EXPIRED', 'the wait retires the old access tokens')
   t.equal(await verdict(step2, lastOldToken, '/refresh'), 'FST_AUTHX_TOKEN_EXPIRED', 'and the last old refresh token')
 
@@ -80,11 +75,11 @@ t.test('HMAC: previousSecret, walked on a fleet of instances', async t => {
   t.equal(await verdict(step3, oldAccess), 'FST_AUTHX_INVALID_TOKEN', 'old tokens are refused once the old key is dropped')
   t.equal(await verdict(step3, oldRefresh, '/refresh'), 'FST_AUTHX_INVALID_TOKEN')
   t.equal(await verdict(step3, step2.createAccessToken('alice')), 'ok', 'what step 2 signs now is accepted')
-  t.equal(kidOf(step3.createAccessToken('alice')), 'k2')
+  t.equal(headerOf(step3.createAccessToken('alice')).kid, 'k2')
 })
 
 t.test('asymmetric keys and a JWKS verifier: previousPublicKeys publishes the next key before it signs', async t => {
-  const time = clock()
+  const time = testClock()
   const A = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const B = generateKeyPairSync('ed25519')
   const JWKS = '/.well-known/jwks.json'
@@ -105,16 +100,16 @@ t.test('asymmetric keys and a JWKS verifier: previousPublicKeys publishes the ne
   const verifier = await service(t, { jwksUrl, decodeAlgorithms: ['ES256', 'EdDSA'], now: time.now })
   t.equal(fetches, 1)
   // A token naming a kid no key has waits for a running fetch (and starts none within the cooldown).
-  const settle = async () => { await verdict(verifier, `${Buffer.from('{"alg":"ES256","kid":"none"}').toString('base64url')}.e30.c2ln`) }
+  const settle = async () => { await verdict(verifier, `${b64({ alg: 'ES256', kid: 'none' })}.e30.c2ln`) }
   const oldToken = deployed.createAccessToken('alice')
   t.equal(await verdict(verifier, oldToken), 'ok')
 
   // Step 1: publish B beside A, still signing with A (B as a "previous" key: verified, never signs).
   deployed = await issuer({ algorithm: 'ES256', privateKey: A.privateKey, previousPublicKeys: [B.publicKey] })
   t.equal(deployed.authx.jwks().keys.length, 2)
-  t.equal(kidOf(deployed.createAccessToken('alice')), kidOf(oldToken), 'step 1 still signs with A')
+  t.equal(headerOf(deployed.createAccessToken('alice')).kid, headerOf(oldToken).kid, 'step 1 still signs with A')
   // Wait one cache lifetime of the verifiers (the issuer's max-age, 300 s, within jwks.minAge/maxAge).
-  time.advance(300)
+  time.advance(300_000)
   t.equal(await verdict(verifier, oldToken), 'ok', 'served from the cache while it refreshes')
   await settle()
   t.equal(fetches, 2, 'the verifier refreshed and now holds B')
@@ -123,14 +118,14 @@ t.test('asymmetric keys and a JWKS verifier: previousPublicKeys publishes the ne
   // Step 2: sign with B, keep A published. The verifier knows B already: no refusal, no extra fetch.
   deployed = await issuer({ algorithm: 'EdDSA', privateKey: B.privateKey, previousPublicKeys: [A.publicKey] })
   const newToken = deployed.createAccessToken('bob')
-  t.not(kidOf(newToken), kidOf(oldToken), 'new tokens are signed with B')
+  t.not(headerOf(newToken).kid, headerOf(oldToken).kid, 'new tokens are signed with B')
   t.equal(await verdict(verifier, newToken), 'ok')
   t.equal(await verdict(verifier, oldToken), 'ok', 'A tokens still pass during the overlap')
   t.equal(fetches, 2)
 
   // Wait out the longest lifetime, then drop A.
-  time.advance(LONGEST)
-  t.ok(expOf(oldToken) * 1000 <= time.now(), 'the last A token has expired by now')
+  time.advance(LONGEST * 1000)
+  t.ok(payloadOf(oldToken).exp * 1000 <= time.now(), 'the last A token has expired by now')
   t.equal(await verdict(deployed, oldToken), 'FST_AUTHX_TOKEN_EXPIRED', 'the wait retires the A tokens')
   deployed = await issuer({ algorithm: 'EdDSA', privateKey: B.privateKey })
   const later = deployed.createAccessToken('bob')

@@ -1,8 +1,7 @@
 import t from 'tap'
-import Fastify from 'fastify'
-import authx, { MemoryStore, type AuthxOptions, type TokenStore } from '../lib/index'
+import { MemoryStore } from '../lib/index'
 import { SECRET, bearer, build, hs256, testClock } from './helpers/app'
-import { ProbeStore, remoteStore } from './helpers/stores'
+import { ProbeStore } from './helpers/stores'
 
 t.test('revokeToken by payload or by encoded token, keyed on jti', async t => {
   const app = await build()
@@ -154,7 +153,6 @@ t.test('revokeFamily by id or by payload', async t => {
   await app.close()
 })
 
-/** A store whose every call is counted, and that can be told to fail or hang. */
 t.test('1,000 forged tokens cause zero store calls', async t => {
   const probe = new ProbeStore()
   const app = await build({ secret: SECRET, store: probe })
@@ -173,35 +171,6 @@ t.test('1,000 forged tokens cause zero store calls', async t => {
   t.equal((await app.inject({ url: '/access', headers: bearer(good) })).statusCode, 200)
   t.same(probe.calls, ['statusNow'], 'a valid token: one store call, the synchronous read')
   await app.close()
-})
-
-t.test('fail closed: a store that throws, and one that never answers', async t => {
-  for (const mode of [{ fail: true }, { hang: true }]) {
-    // A failing in-process store throws from its synchronous read; a hanging one can only be a remote store.
-    const probe = mode.hang === true ? remoteStore() : new ProbeStore()
-    const logs: string[] = []
-    const app = Fastify({ logger: { level: 'error', stream: { write: (l: string) => { logs.push(l) } } } })
-    await app.register(authx, { secret: SECRET, store: probe, storeTimeout: 50, rotation: true } as AuthxOptions)
-    let ran = 0
-    app.get('/p', { onRequest: app.requireAccess }, async () => { ran++; return 'ok' })
-    app.post('/rotate', { onRequest: app.requireRefresh }, async req => await app.authx.rotateRefreshToken(req.tokenPayload))
-    const token = app.createAccessToken('alice')
-    t.equal((await app.inject({ url: '/p', headers: bearer(token) })).statusCode, 200, 'healthy first')
-    Object.assign(probe.mode, mode)
-    const started = Date.now()
-    const res = await app.inject({ url: '/p', headers: bearer(token) })
-    t.equal(res.statusCode, 503, `${JSON.stringify(mode)}: 503`)
-    t.same(res.json(), { statusCode: 503, code: 'FST_AUTHX_STORE_UNAVAILABLE', error: 'Service Unavailable', message: 'Token checks are unavailable; try again later' })
-    t.notMatch(res.body, /READONLY|hunter2|replica/, 'no driver text')
-    t.equal(ran, 1, 'the handler did not run')
-    t.ok(Date.now() - started < 2000, 'bounded by storeTimeout')
-    t.ok(logs.some(l => /token store unavailable/.test(l)), 'logged with its cause')
-    const rot = await app.inject({ method: 'POST', url: '/rotate', headers: bearer(app.createRefreshToken('alice')) })
-    t.equal(rot.statusCode, 503, 'rotation fails closed too')
-    await t.rejects(app.authx.revokeToken(token), { code: 'FST_AUTHX_STORE_UNAVAILABLE' }, 'revokeToken rejects')
-    await t.rejects(app.authx.listSessions('alice'), { code: 'FST_AUTHX_STORE_UNAVAILABLE' }, 'listSessions rejects')
-    await app.close()
-  }
 })
 
 // Findings of the adversarial review of the revocation change, each pinned.
@@ -262,19 +231,6 @@ t.test('revokeFamily({ sub, fam }) must name that subject\'s own family, or it t
   await t.rejects(app.authx.revokeFamily({ sub: 'victim', fam: 'no-such-family' }), { code: 'FST_AUTHX_UNKNOWN_FAMILY' })
   t.equal((await app.inject({ url: '/access', headers: bearer(victim.access_token) })).statusCode, 200)
   await app.close()
-})
-
-t.test('storeTimeout bounds any thenable, not only native promises', async t => {
-  const never = { then () {} }
-  class Thenable extends MemoryStore {
-    override status (): any { return never }
-  }
-  const app = await build({ secret: SECRET, store: new Thenable(), storeTimeout: 50 })
-  t.equal((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('a')) })).statusCode, 503, 'a store answering a thenable that never settles')
-  await app.close()
-  const slow = await build({ secret: SECRET, isRevoked: () => never as any, storeTimeout: 50 })
-  t.equal((await slow.inject({ url: '/access', headers: bearer(slow.createAccessToken('a')) })).statusCode, 503, 'isRevoked answering one')
-  await slow.close()
 })
 
 t.test('the clock: a fractional now() still makes dated ids; a token without iat is covered by any cut-off', async t => {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { VerifyCache } from '../lib/verify-cache'
+import { SECRET, bearer, build, testClock } from './helpers/app'
 
 const clock = 1_800_000_000_000
 const now = () => clock / 1000
@@ -56,4 +57,33 @@ t.test('a __proto__ claim stays a claim in every copy', async t => {
   t.equal(Object.getPrototypeOf(hit.data), Object.prototype)
   t.equal(hit.data.polluted, undefined)
   t.equal(({} as any).polluted, undefined, 'Object.prototype untouched')
+
+t.test('verifyCache: cached verification, revocation still checked, cached claims never shared', async t => {
+  let seen: any
+  const clock = testClock()
+  const app = await build({ secret: SECRET, verifyCache: true, now: clock.now }, app => {
+    app.get('/mutate', { onRequest: app.requireAccess }, async req => {
+      seen = JSON.parse(JSON.stringify(req.tokenPayload))
+      ;(req.tokenPayload as any).sub = 'mallory'
+      ;(req.tokenPayload.scopes as string[]).push('admin')
+      return 'ok'
+    })
+  })
+  const token = app.createAccessToken('alice', { scopes: ['read'] })
+  for (let i = 0; i < 3; i++) {
+    t.equal((await app.inject({ url: '/mutate', headers: bearer(token) })).statusCode, 200, `hit ${i}`)
+    t.equal(seen.sub, 'alice', 'a handler\'s mutation never reaches the next request')
+    t.same(seen.scopes, ['read'])
+  }
+  await app.authx.revokeToken(token)
+  t.equal((await app.inject({ url: '/access', headers: bearer(token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'revocation is checked on a cache hit')
+  const short = app.createAccessToken('bob', { expiresIn: 1 })
+  t.equal((await app.inject({ url: '/access', headers: bearer(short) })).statusCode, 200)
+  clock.advance(1000)
+  t.equal((await app.inject({ url: '/access', headers: bearer(short) })).json().code, 'FST_AUTHX_TOKEN_EXPIRED', 'a cached token still expires')
+  t.equal((await app.inject({ url: '/access', headers: bearer(token.slice(0, -2) + 'AA') })).statusCode, 401, 'a forged variant is not served from the cache')
+  await app.close()
+  const sized = await build({ secret: SECRET, verifyCache: 10 })
+  t.equal((await sized.inject({ url: '/access', headers: bearer(sized.createAccessToken('a')) })).statusCode, 200, 'a cache size')
+  await sized.close()
 })

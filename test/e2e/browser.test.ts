@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
+import { payloadOf } from '../helpers/app'
 
 // Drives examples/browser-cookies in headless Chromium: HttpOnly token cookies, the double-submit CSRF
 // header read from document.cookie, explicit refresh, logout, and implicit refresh.
@@ -44,11 +45,6 @@ async function scriptCookies (page: Page): Promise<string[]> {
 
 async function cookie (context: BrowserContext, name: string) {
   return (await context.cookies()).find(c => c.name === name)
-}
-
-/** The JWT's claims, read without verifying (the test only compares lifetimes). */
-function claims (token: string): Record<string, any> {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
 }
 
 /**
@@ -141,7 +137,7 @@ if (!existsSync(CHROMIUM)) {
       const after = (await cookie(context, 'access_token_cookie'))?.value
       t.not(after, before, 'a new access cookie')
       t.not((await cookie(context, 'csrf_access_token'))?.value, csrfBefore, 'and a new CSRF cookie')
-      t.equal(claims(String(after)).fresh, false, 'the refreshed access token is not fresh')
+      t.equal(payloadOf(String(after)).fresh, false, 'the refreshed access token is not fresh')
 
       res = await press(page, '#echo')
       t.equal(res.status, 200, 'POST after the refresh: the page sends the new CSRF value')
@@ -187,12 +183,12 @@ if (!existsSync(CHROMIUM)) {
       const last = String((await cookie(context, 'access_token_cookie'))?.value)
       t.not(last, first, 'the access cookie was replaced')
       t.ok(seen.size >= 3, `the access cookie was renewed several times (${seen.size - 1})`)
-      t.ok(claims(last).exp > claims(first).exp + lifetime, 'the current access token outlives the first by more than a lifetime')
-      t.match(claims(last), { sub: 'test', fam: claims(first).fam, fresh: false }, 'same subject and family, not fresh')
+      t.ok(payloadOf(last).exp > payloadOf(first).exp + lifetime, 'the current access token outlives the first by more than a lifetime')
+      t.match(payloadOf(last), { sub: 'test', fam: payloadOf(first).fam, fresh: false }, 'same subject and family, not fresh')
       t.same(await (await fetch(base + '/stats')).json(), { refreshCalls: 0 }, 'the page never called /refresh')
 
       // Unguarded routes refresh too: reload the page (GET /) once the token is due for renewal.
-      await page.waitForTimeout(Math.max(0, (claims(last).exp - 1.5) * 1000 - Date.now()))
+      await page.waitForTimeout(Math.max(0, (payloadOf(last).exp - 1.5) * 1000 - Date.now()))
       t.equal((await page.reload())?.status(), 200, 'the page reloads')
       const reloaded = String((await cookie(context, 'access_token_cookie'))?.value)
       t.not(reloaded, last, 'loading the page renewed the access cookie')

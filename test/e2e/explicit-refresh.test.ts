@@ -1,19 +1,10 @@
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
+import { freePort } from '../helpers/http'
 
 // Replays the "Explicit refresh" walk-through against the example, started as a real process.
 const root = join(__dirname, '..', '..')
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
 
 t.test('explicit refresh walk-through over HTTP', async t => {
   const port = await freePort()

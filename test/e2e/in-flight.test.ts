@@ -10,7 +10,7 @@ import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import authx, { MemoryStore, RedisStore, type AuthxOptions, type TokenRef, type TokenStore } from '../../lib/index'
-import { SECRET } from '../helpers/app'
+import { SECRET, bearer } from '../helpers/app'
 import { holdRequest, setCookies, watchArrivals, type RawResponse } from '../helpers/http'
 import { deleteKeys, redisOrSkip, uniquePrefix } from '../helpers/redis'
 
@@ -40,7 +40,6 @@ async function call (s: Server, method: string, path: string, headers: Record<st
   return { status: res.status, body: await res.json(), cookies: res.headers.getSetCookie() }
 }
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 const cookie = (s: Server, token: string) => ({ cookie: `access_token_cookie=${token}`, 'x-csrf-token': s.app.authx.getCsrfToken(token) as string })
 
 /** The ways to revoke what a login's pair covers, run on `on` (the other instance where there are two). */

@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { freePort } from '../helpers/http'
 
 // The README's quick start as a user meets it: the "whole service" module runs exactly as printed, and
 // the curl walk-through (bash, curl, jq) prints, line by line, what the comment under each command says.
@@ -14,15 +14,6 @@ function block (heading: string, lang: string): string {
   const at = readme.indexOf(heading)
   const open = readme.indexOf('```' + lang + '\n', at)
   return readme.slice(open + lang.length + 4, readme.indexOf('\n```', open))
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    }).on('error', reject)
-  })
 }
 
 /** Starts a server script as its own process and waits for Fastify's "Server listening" line. */

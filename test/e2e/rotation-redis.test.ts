@@ -1,10 +1,10 @@
 import t from 'tap'
 import { RedisStore } from '../../lib/index'
+import { bearer } from '../helpers/app'
 import { deleteKeys, redisOrSkip, uniquePrefix } from '../helpers/redis'
 
 // examples/rotation-redis: login, rotation, reuse, logout, log out everywhere, sessions — over Redis.
 const { build } = require('../../examples/rotation-redis/server.js')
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 t.test('the rotation example over Redis', async t => {
   const client = await redisOrSkip(t)

@@ -24,6 +24,12 @@ export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 /** Base64url JSON, for hand-made tokens. */
 export const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
+/** A token's claims, read without verifying: for tokens a test minted itself, to look at what they carry. */
+export const payloadOf = (token: string): Record<string, any> => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
+
+/** A token's JOSE header (`alg`, `kid`, …), read without verifying. */
+export const headerOf = (token: string): Record<string, any> => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString())
+
 export interface KeyPair { privateKey: KeyObject, publicKey: KeyObject }
 
 /** One key pair per algorithm family, generated once per process. */
@@ -70,8 +76,9 @@ export interface TestClock {
 }
 
 /**
- * A clock a test moves by hand: give `now` to the plugin (its one clock, SPEC §11), then `advance`
- * instead of sleeping. It starts at the real time, so claims made from `Date.now()` still line up.
+ * A clock a test moves by hand: give `now` to the plugin (its one clock: README "The clock"),
+ * then `advance` (milliseconds) instead of sleeping. It starts at the real time, so claims made from
+ * `Date.now()` still line up.
  */
 export function testClock (start = Date.now()): TestClock {
   let at = start

@@ -1,9 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { freePort } from './http'
+
+export { freePort }
 
 /**
  * Private redis-server processes for the fault tests (hung, restarted, failed over): each on free
@@ -15,17 +17,6 @@ const running = new Set<ChildProcess>()
 // A test process that dies without its teardowns still takes its servers with it.
 process.once('exit', () => { for (const child of running) child.kill('SIGKILL') })
 
-/** A loopback port nothing listens on right now (the kernel's pick). */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => { resolve(port) })
-    })
-  })
-}
 
 /** redis-server is there, or the test fails on CI and is skipped loudly elsewhere (then false). */
 export function redisServerOrSkip (t: tap.Test): boolean {

@@ -73,3 +73,20 @@ export function remoteStore (delay: (method: string) => number = () => 0, option
   }
   return store as unknown as TokenStore & { calls: string[], mode: ProbeMode }
 }
+
+/** A promise that never settles: what a hung store answers. */
+export const never = (): Promise<never> => new Promise(() => {})
+
+type AsyncMethod = Exclude<Method, 'statusNow'>
+
+/**
+ * A MemoryStore whose `methods` answer `answer(...args)` instead (a hang, a rejection, a throw, garbage),
+ * as a subclass overriding them would, named `name` (for labels). One that overrides `status` has no
+ * `statusNow` (lib/stores/memory.ts): a guard asks its `status`, as it asks a remote store.
+ */
+export function storeWith (name: string, methods: readonly AsyncMethod[], answer: (this: MemoryStore, ...args: any[]) => unknown): MemoryStore {
+  const Store = class extends MemoryStore {}
+  Object.defineProperty(Store, 'name', { value: name })
+  for (const method of methods) Object.defineProperty(Store.prototype, method, { value: answer, writable: true, configurable: true })
+  return new Store()
+}

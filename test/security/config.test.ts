@@ -11,6 +11,7 @@ import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import authx, { type AuthxOptions } from '../../lib/index'
 import { SECRET, keyPair, registerError } from '../helpers/app'
+import './helpers' // this attack class reports its case count too (its refusals are checked by its own assertions)
 
 async function refused (t: Test, options: unknown, path: string, label: string) {
   const err = await registerError(options)
@@ -160,7 +161,7 @@ t.test('cookies: SameSite=None needs Secure in every spelling; header type canno
   await refused(t, { secret: SECRET, jwksRoute: 'no-leading-slash' }, 'jwksRoute', 'a jwksRoute that is not a path')
 })
 
-t.test('identityClaim cannot be a claim the plugin owns (SPEC §3 registered claims; lib/options.ts normalise(), lib/tokens.ts createIssue())', async t => {
+t.test('identityClaim cannot be a claim the plugin owns (README "Making tokens", registered claims; lib/options.ts normalise(), lib/signer.ts createIssue())', async t => {
   // With identityClaim 'type', `{ [identityClaim]: sub, type, ... }` keeps type: every user's identity
   // becomes 'access' / 'refresh' (revokeAllSessions('access') logs everyone out, getSubject gets 'access').
   // With 'jti' the subject is lost; with 'exp' no token can be made. Refuse them at register time.
@@ -170,7 +171,7 @@ t.test('identityClaim cannot be a claim the plugin owns (SPEC §3 registered cla
   t.equal(await registerError({ secret: SECRET, identityClaim: 'uid' }), undefined, 'an app claim is fine')
 })
 
-// Hardening beyond SPEC §2 (which names PEM and JWK): a public key as raw DER bytes, or as the base64 of
+// Hardening beyond the PEM and JWK spellings: a public key as raw DER bytes, or as the base64 of
 // its DER (a PEM body without the armour), is just as public (the GHSA-c2ff-88x2-x9pg family).
 t.test('DER bytes of a public key as an HMAC secret', async t => {
   await refused(t, { secret: rsaPub.export({ type: 'spki', format: 'der' }) }, 'secret', 'SPKI DER Buffer')

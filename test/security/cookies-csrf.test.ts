@@ -3,7 +3,7 @@
  * Sources: OWASP CSRF Prevention cheat sheet ("Double Submit Cookie", "naive double submit" and cookie
  * tossing; "Use of Custom Request Headers"), OWASP JWT cheat sheet ("Token sidejacking", "Token storage on
  * client side"); RFC 6265bis §4.1.2.5-7 (Secure, HttpOnly, SameSite), §8.8 (SameSite and CSRF); RFC 9110
- * §9.2.1 (safe methods); CWE-352; peers.md §6.5 / flask-jwt-extended csrf double submit (constant-time compare).
+ * §9.2.1 (safe methods); CWE-352; flask-jwt-extended's double-submit CSRF (constant-time compare).
  */
 import t from 'tap'
 import type { AuthxOptions } from '../../lib/index'

@@ -3,7 +3,7 @@
  * Sources: RFC 7515 §2 (base64url without padding), §3.1 / §7.1 (compact serialisation: exactly three
  * segments), §7.2 (JSON serialisation, which a bearer-token API does not take), RFC 4648 §3.3 / §3.5
  * (non-alphabet characters, canonical encoding), RFC 7516 §7.1 (five-part JWE), RFC 8725 §2.5 / §3.11;
- * fast-jwt 6.2.3 strict base64url hardening (peers.md §7); ECDSA signature malleability (RFC 7518 §3.4,
+ * fast-jwt 6.2.3 strict base64url hardening (SECURITY.md "Dependency floor"); ECDSA signature malleability (RFC 7518 §3.4,
  * CVE-2022-21449 "psychic signatures" as the reference case for a malformed (r, s)).
  */
 import { sign as cryptoSign } from 'node:crypto'

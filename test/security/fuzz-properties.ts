@@ -3,14 +3,14 @@
  * Shared by test/security/fuzz.test.ts (bounded, fixed seed, part of `npm test`) and
  * test/security/fuzz-long.ts (`npm run fuzz`: many more runs, random seed). Both print their seeds.
  *
- * Invariants (SPEC §4, §6; RFC 8725 §3.1):
+ * Invariants (README "Guarding routes" and "Errors"; RFC 8725 §3.1):
  * - never a 5xx for anything a client sends;
  * - a refused request answers 400/401/403 and never reaches the handler, and its answer holds no token
  *   bytes or planted claim;
  * - a 2xx for a mutated input is allowed only when what was accepted is exactly the original token's
  *   claims (a canonically equal spelling: OWS, unused base64url bits): nothing new is ever accepted;
  * - for signed claim sets, the answer is 200 exactly when the claims are valid for the route (an oracle
- *   written from SPEC §4, independently of lib/).
+ *   written from README "Guarding routes", independently of lib/).
  */
 import fc from 'fast-check'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
@@ -253,7 +253,7 @@ export async function fuzz (t: Test, opts: FuzzOptions): Promise<void> {
     t.pass(`P5 held for ${runs} runs`)
   })
 
-  await t.test('P6 signed claim sets: 200 exactly when the claims are valid for the route (oracle from SPEC §4)', async t => {
+  await t.test('P6 signed claim sets: 200 exactly when the claims are valid for the route (oracle from README "Guarding routes")', async t => {
     // Times are drawn as offsets and made absolute at request time, so long runs stay correct.
     const rel = (n: number) => ({ rel: n })
     const relString = (n: number) => ({ relString: n })

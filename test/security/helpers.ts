@@ -9,14 +9,28 @@
  *   run, and neither the response (body + headers) nor the logs of that request hold the token bytes, its
  *   segments, the planted canaries, key material or a stack trace.
  * - `jws()` / `claims()` forge tokens: any header, any payload (raw JSON strings are used verbatim), any key.
+ * - Each test file is one attack class; importing this module makes the file report its cases when it
+ *   ends: `# security cases: <class> <refused> refused, <accepted> accepted`, where a case is one request
+ *   (`expectRefused()`: refused; `expectAccepted()`: a positive control). scripts/test.js adds them up.
  */
 import { createHmac, createPrivateKey, KeyObject, randomUUID, sign as cryptoSign, constants } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyRequest, type InjectOptions, type LightMyRequestResponse } from 'fastify'
-import type { Test } from 'tap'
+import { basename } from 'node:path'
+import tap, { type Test } from 'tap'
 import authx, { type AuthxOptions } from '../../lib/index'
-import { SECRET, b64 } from '../helpers/app'
+import { SECRET, b64, hs256 } from '../helpers/app'
 
 export { SECRET, b64 }
+
+/** This file's cases: requests refused through `expectRefused()`, accepted through `expectAccepted()`. */
+export const cases = { refused: 0, accepted: 0 }
+
+// A test file (one per attack class) reports its cases once all its tests have run.
+const file = process.argv[1] ?? ''
+if (file.endsWith('.test.ts')) {
+  const attackClass = basename(file, '.test.ts')
+  tap.teardown(() => { tap.comment(`security cases: ${attackClass} ${cases.refused} refused, ${cases.accepted} accepted`) })
+}
 
 export type Location = 'headers' | 'cookies' | 'query' | 'json'
 export const LOCATIONS: Location[] = ['headers', 'cookies', 'query', 'json']
@@ -156,7 +170,7 @@ export interface Expect {
   orSameJti?: string
   /**
    * Store failures: the plugin logs the store's error (the cause) on one error line of its own, for
-   * operators (lib/revocation.ts). These canaries may appear on that line only, never in the response
+   * operators (lib/store-calls.ts). These canaries may appear on that line only, never in the response
    * or on any other line; that line is still checked for the token, claims and keys.
    */
   storeCause?: string[]
@@ -201,10 +215,12 @@ export async function expectRefused (
   const mark = h.logs.length
   const res = await h.app.inject(request)
   if (expect.orSameJti !== undefined && res.statusCode === 200) {
+    cases.accepted++
     t.equal(body(res)?.jti, expect.orSameJti, `${label}: accepted only as the very same token (same jti)`)
     t.equal(h.handler.calls, before + 1, `${label}: accepted once`)
     return res
   }
+  cases.refused++
   const allowed = expect.status === undefined ? [400, 401, 403] : ([] as number[]).concat(expect.status)
   if (expect.allow503 === true) allowed.push(503)
   const ok = allowed.includes(res.statusCode)
@@ -238,6 +254,7 @@ export async function expectRefused (
 
 /** A positive control: the request reaches the handler exactly once and answers 200. */
 export async function expectAccepted (t: Test, h: Harness, request: InjectOptions, label?: string): Promise<LightMyRequestResponse> {
+  cases.accepted++
   const before = h.handler.calls
   const res = await h.app.inject(request)
   t.equal(res.statusCode, 200, `${label ?? describe(request)}: accepted (${res.statusCode === 200 ? '' : res.body.slice(0, 160)})`)
@@ -288,8 +305,8 @@ export function jws (header: unknown, payload: unknown, key: string | Buffer | K
   return `${input}.${signature(alg, input, key)}`
 }
 
-/** An HS256 token with the harness secret: the claims are the only variable. */
-export const hs = (payload: unknown, header: unknown = { alg: 'HS256', typ: 'JWT' }, key: string | Buffer = SECRET) => jws(header, payload, key, { alg: 'HS256' })
+/** An HS256 token with the harness secret: the claims are the only variable (`hs256` of test/helpers/app.ts, header before key). */
+export const hs = (payload: unknown, header: unknown = { alg: 'HS256', typ: 'JWT' }, key: string | Buffer = SECRET) => hs256(payload, key, header)
 
 /** Parse a response body, or undefined. */
 export function body (res: LightMyRequestResponse): any {

@@ -3,7 +3,7 @@
  * Sources: RFC 7519 §4.1.1 (iss), §4.1.2 (sub), §4.1.3 (aud: "If the principal processing the claim does
  * not identify itself with a value in the aud claim ... the JWT MUST be rejected"; aud may be an array),
  * RFC 8725 §3.9 (use and validate aud), §3.10 (validate iss and sub), §2.7 / §3.12 (substitution and
- * cross-JWT confusion); GHSA-cjw9-ghj4-fwxf (fast-jwt allowed* values as RegExp, peers.md §7).
+ * cross-JWT confusion); GHSA-cjw9-ghj4-fwxf (fast-jwt allowed* values as RegExp).
  */
 import t from 'tap'
 import { LOCATIONS, SECRET, body, carry, claims, expectAccepted, expectRefused, harness, hs } from './helpers'
@@ -59,7 +59,7 @@ t.test('audience: wrong, missing, arrays (RFC 7519 §4.1.3, RFC 8725 §3.9)', as
   await open.close()
 })
 
-t.test('subject: empty, non-string and missing sub are refused (RFC 7519 §4.1.2, SPEC §4)', async t => {
+t.test('subject: empty, non-string and missing sub are refused (RFC 7519 §4.1.2; README "Guarding routes")', async t => {
   const h = await harness()
   const bad: unknown[] = [undefined, '', 0, 42, -1, true, false, null, {}, { id: 'u' }, [], ['u'], [['u']]]
   for (const sub of bad) {
@@ -83,7 +83,7 @@ t.test('subject: empty, non-string and missing sub are refused (RFC 7519 §4.1.2
   await h.close()
 })
 
-t.test('identityClaim override: the configured claim, never sub, carries the identity (SPEC §2)', async t => {
+t.test('identityClaim override: the configured claim, never sub, carries the identity (README "Options", identityClaim)', async t => {
   const h = await harness({ secret: SECRET, identityClaim: 'uid' }, {
     setup (app, hit) {
       app.get('/who', { preValidation: app.requireAccess }, async request => { hit(); return { uid: (request.tokenPayload as any).uid } })

@@ -4,7 +4,7 @@
  * reject JWTs with duplicate Claim Names or use a JSON parser that returns only the lexically last
  * duplicate"), RFC 7515 §4 (same for header parameters), RFC 8259 §4 / §6 (duplicate names, numbers),
  * RFC 7519 §2 NumericDate, RFC 8725 §2.7 / §3.8 (substitution, claim validation); prototype pollution
- * (CWE-1321; express-jwt fix 551bf40, peers.md §7); OWASP JWT cheat sheet "Token information disclosure".
+ * (CWE-1321; express-jwt fix 551bf40); OWASP JWT cheat sheet "Token information disclosure".
  */
 import t from 'tap'
 import { CANARY, LOCATIONS, b64, body, carry, claims, expectAccepted, expectRefused, harness, hs, jws, SECRET, type RouteKind } from './helpers'

@@ -3,26 +3,28 @@
  * (helpers.ts): refusal status, handler not run, no token bytes / planted claims / key material / stack
  * trace in the response or the logs. This file covers what the other classes do not: store and callback
  * failures, the error body's shape, successful requests' logs, and the query-string log channel.
- * Sources: SPEC §6 ("no stack traces, no secrets, no token contents", "No input a client controls produces
- * a 5xx"); OWASP Error Handling and Logging cheat sheets; CWE-209 (information exposure through an error
+ * Sources: README "Errors" (fixed messages; the store's cause is logged, never sent) and "Security" ("no
+ * client input produces a 5xx; error messages are fixed strings"); OWASP Error Handling and Logging cheat sheets; CWE-209 (information exposure through an error
  * message), CWE-532 (sensitive information in log files), CWE-755; RFC 6750 §5.3 (bearer tokens in logs),
  * @fastify/jwt 10.1.0 (#410: an assertion error gave a 500 with a stack trace).
  */
 import Fastify from 'fastify'
 import t from 'tap'
-import authx, { MemoryStore, errors } from '../../lib/index'
+import authx, { errors } from '../../lib/index'
 import { keyPair } from '../helpers/app'
 import { CANARY, DATA_CANARY, LOCATIONS, SECRET, carry, claims, expectAccepted, expectRefused, found, harness, hs } from './helpers'
+import { never, storeWith } from '../helpers/stores'
 
 const DRIVER = 'ERR_DRIVER_CANARY redis://:hunter2-canary@10.9.8.7:6379 WRONGPASS'
 const CAUSE = [DRIVER, 'hunter2-canary', 'ERR_DRIVER_CANARY']
 
-t.test('a failing or hanging store: 503, fail closed, no driver text or stack in the answer (SPEC §6, CWE-209)', async t => {
-  class Throws extends MemoryStore { override status (): Promise<any> { throw new Error(DRIVER) } }
-  class Rejects extends MemoryStore { override status (): Promise<any> { return Promise.reject(new Error(DRIVER)) } }
-  class Hangs extends MemoryStore { override status (): Promise<any> { return new Promise(() => {}) } }
-  class RejectsString extends MemoryStore { override status (): Promise<any> { return Promise.reject(DRIVER) } } // eslint-disable-line prefer-promise-reject-errors
-  for (const store of [new Throws(), new Rejects(), new Hangs(), new RejectsString()]) {
+t.test('a failing or hanging store: 503, fail closed, no driver text or stack in the answer (README "Errors", CWE-209)', async t => {
+  for (const store of [
+    storeWith('Throws', ['status'], () => { throw new Error(DRIVER) }),
+    storeWith('Rejects', ['status'], async () => { throw new Error(DRIVER) }),
+    storeWith('Hangs', ['status'], never),
+    storeWith('RejectsString', ['status'], async () => { throw DRIVER })
+  ]) {
     const name = store.constructor.name
     const h = await harness({ secret: SECRET, store, storeTimeout: 50 })
     const token = h.app.createAccessToken(CANARY, { data: { note: DATA_CANARY } })
@@ -36,8 +38,7 @@ t.test('a failing or hanging store: 503, fail closed, no driver text or stack in
 })
 
 t.test('the store failure is logged once, at error level, with the cause and nothing about the token', async t => {
-  class Rejects extends MemoryStore { override status (): Promise<any> { return Promise.reject(new Error(DRIVER)) } }
-  const h = await harness({ secret: SECRET, store: new Rejects(), storeTimeout: 50 })
+  const h = await harness({ secret: SECRET, store: storeWith('Rejects', ['status'], async () => { throw new Error(DRIVER) }), storeTimeout: 50 })
   const token = h.app.createAccessToken(CANARY, { data: { note: DATA_CANARY } })
   const mark = h.logs.length
   const res = await h.app.inject(carry('headers', token))
@@ -45,7 +46,7 @@ t.test('the store failure is logged once, at error level, with the cause and not
   t.same(found(res.body + JSON.stringify(res.headers), [DRIVER, 'hunter2-canary', token]), [], 'nothing in the answer')
   const lines = h.logs.slice(mark).map(l => JSON.parse(l))
   const withCause = lines.filter(l => JSON.stringify(l).includes('ERR_DRIVER_CANARY'))
-  // Operators need the cause; the design logs it on one error line of its own (lib/revocation.ts), never
+  // Operators need the cause; the design logs it on one error line of its own (lib/store-calls.ts), never
   // in the response. That line must not carry the token, its claims or the key.
   t.equal(withCause.length, 1, 'the cause is logged on exactly one line')
   t.equal(withCause[0]?.level, 50, 'at error level')
@@ -70,13 +71,12 @@ t.test('isRevoked that throws or hangs: 503, its text never sent', async t => {
   }
 })
 
-t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (SPEC §6/§7 "fail closed"; lib/revocation.ts judge(), lib/sessions.ts rotateRefreshToken())', async t => {
+t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (README "Revocation, rotation and sessions", Fail closed; lib/store-calls.ts wellFormed())', async t => {
   // A custom TokenStore (or a Redis client returning an unexpected reply) is a store failure, like a
   // rejection: the request must be refused with FST_AUTHX_STORE_UNAVAILABLE, not accepted as all-clear
   // and not answered 500 with an internal TypeError message.
   for (const [name, status] of [['null', null], ['undefined', undefined], ['a string', 'ok'], ['a number', 42], ['an array', []], ['an empty object', {}]] as Array<[string, unknown]>) {
-    class Garbage extends MemoryStore { override status (): Promise<any> { return Promise.resolve(status) } }
-    const h = await harness({ secret: SECRET, store: new Garbage() })
+    const h = await harness({ secret: SECRET, store: storeWith('Garbage', ['status'], async () => status) })
     const token = h.app.createAccessToken(CANARY)
     for (const location of LOCATIONS) {
       await expectRefused(t, h, carry(location, token), [token], { status: 503, code: 'FST_AUTHX_STORE_UNAVAILABLE', label: `status() resolving ${name} via ${location}` })
@@ -85,8 +85,7 @@ t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (SPE
   }
   // redeem() answering garbage must not be taken as "first use, all clear" by rotateRefreshToken
   for (const [name, first] of [['undefined', undefined], ['null', null], ['a string', '0'], ['NaN', NaN], ['a status with NaN', { revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: NaN }], ['an empty object', {}]] as Array<[string, unknown]>) {
-    class Garbage extends MemoryStore { override redeem (): Promise<any> { return Promise.resolve(first) } }
-    const h = await harness({ secret: SECRET, store: new Garbage(), rotation: { reuseGraceSeconds: 0 } }, {
+    const h = await harness({ secret: SECRET, store: storeWith('Garbage', ['redeem'], async () => first), rotation: { reuseGraceSeconds: 0 } }, {
       setup (app, hit) { app.post('/rotate', { preValidation: app.requireRefresh }, async request => { hit(); return await app.authx.rotateRefreshToken(request.tokenPayload) }) }
     })
     const refresh = h.app.createTokenPair('u').refresh_token
@@ -97,7 +96,7 @@ t.test('a store answering garbage fails closed with 503, never 2xx or a 500 (SPE
   }
 })
 
-t.test('error bodies: exactly { statusCode, code, error, message }, fixed messages (SPEC §6)', async t => {
+t.test('error bodies: exactly { statusCode, code, error, message }, fixed messages (README "Errors")', async t => {
   const h = await harness()
   const fixed = new Set(Object.values(errors).map(E => new (E as any)().message))
   const cases = [

@@ -5,43 +5,23 @@
  * A private redis-server on its own port is made read-only (a replica, as after a failover) and then
  * out of memory, and every write path is driven with canary values in subject, data and user agent.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import authx, { RedisStore } from '../../lib/index'
 import { SECRET, bearer } from '../helpers/app'
 import { redisOrSkip } from '../helpers/redis'
+import { startRedis } from '../helpers/redis-servers'
+import './helpers' // this attack class reports its case count too (its refusals are checked by its own assertions)
 
 const SUBJECT = 'subject-canary-7f3a'
 const DATA = 'data-canary-19bd'
 const AGENT = 'agent-canary-52ce'
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
-
-/** A redis-server of this test's own, stopped (and its folder removed) when the test ends. */
+/** A redis-server of this test's own (stopped, its folder removed, when the test ends), and a client of it. */
 async function privateRedis (t: tap.Test, extra: string[] = []): Promise<Redis> {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'authx-redis-'))
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    child.stdout?.on('data', chunk => { out += String(chunk); if (out.includes('Ready to accept connections')) resolve() })
-    child.once('exit', code => { reject(new Error(`redis-server exited (${String(code)}): ${out.slice(-500)}`)) })
-  })
-  child.stdout?.resume()
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: times => times > 50 ? null : 100 })
+  const server = await startRedis(t, ['--save', '', '--appendonly', 'no', ...extra])
+  const client = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: times => times > 50 ? null : 100 })
   client.on('error', () => {})
   await client.connect()
   await client.ping()

@@ -1,7 +1,7 @@
 /**
  * Attack class 10: revocation ordering and keying.
- * Sources: SPEC §4 ("The store is never consulted for a token that failed an earlier check"), §7
- * ("revocation is keyed on its jti, never on the string"); RFC 7519 §4.1.7 (jti); RFC 8725 §3.1 (verify
+ * Sources: README "Guarding routes" ("The store is never consulted for a token that failed an earlier check"),
+ * "Revocation, rotation and sessions" ("Revocation is keyed on the verified `jti`, never on the encoded string"); RFC 7519 §4.1.7 (jti); RFC 8725 §3.1 (verify
  * before use); OWASP JWT cheat sheet "Token explicit revocation by the user" (denylist keyed on a digest /
  * id); GHSA-rp9m-7r4c-75qg (fast-jwt cache confusion: the verify cache must never stand in for revocation);
  * CWE-400 (an unauthenticated request must not cost a store round trip).
@@ -13,7 +13,7 @@ import { LOCATIONS, SECRET, b64, body, carry, claims, expectAccepted, expectRefu
 
 const REVOKED = 'FST_AUTHX_REVOKED_TOKEN'
 
-t.test('the store and isRevoked see no call for a token refused by an earlier check (SPEC §4 order)', async t => {
+t.test('the store and isRevoked see no call for a token refused by an earlier check (README "Guarding routes", checks in order)', async t => {
   const probe = new ProbeStore()
   let isRevokedCalls = 0
   const h = await harness({
@@ -74,7 +74,7 @@ t.test('the store and isRevoked see no call for a token refused by an earlier ch
   await h.close()
 })
 
-t.test('revocation holds for every string that verifies to the same claims (keyed on jti, SPEC §7)', async t => {
+t.test('revocation holds for every string that verifies to the same claims (keyed on jti: README "Revocation, rotation and sessions")', async t => {
   const h = await harness()
   const token = h.app.createAccessToken('alice', { fresh: true, data: { role: 'user' } })
   const c = h.app.authx.verifyToken(token) as Record<string, unknown>
@@ -149,7 +149,7 @@ t.test('revoking by payload, by family and by subject holds for re-encoded token
   await h.close()
 })
 
-t.test('the verify cache never stands in for revocation or expiry (GHSA-rp9m-7r4c-75qg, SPEC §2 verifyCache)', async t => {
+t.test('the verify cache never stands in for revocation or expiry (GHSA-rp9m-7r4c-75qg; README "Options", verifyCache)', async t => {
   const clock = testClock()
   const h = await harness({ secret: SECRET, verifyCache: true, now: clock.now })
   const token = h.app.createAccessToken('u')

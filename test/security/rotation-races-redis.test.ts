@@ -1,7 +1,7 @@
 /**
  * Attack class 11 over Redis: the rotation race of rotation-races.test.ts, across two app instances
- * sharing one Redis and one Redis Cluster (SPEC §7: the redeem step is one script in the subject's
- * slot, atomic across every client). Bounded repetition, zero tolerance: in every round exactly one of
+ * sharing one Redis and one Redis Cluster (README "Revocation, rotation and sessions": the redeem step is
+ * one Lua script in the subject's Redis slot, atomic across every client). Bounded repetition, zero tolerance: in every round exactly one of
  * the concurrent refreshes wins, and the race ends the family.
  * Sources: RFC 9700 §4.14.2; CWE-367 (TOCTOU).
  */
@@ -11,6 +11,7 @@ import type { Cluster, Redis } from 'ioredis'
 import authx, { RedisStore } from '../../lib/index'
 import { SECRET, bearer } from '../helpers/app'
 import { clusterOrSkip, deleteClusterKeys, deleteKeys, redisOrSkip, uniquePrefix } from '../helpers/redis'
+import './helpers' // this attack class reports its case count too (its refusals are checked by its own assertions)
 
 const ROUNDS = 10
 const RACERS = 20

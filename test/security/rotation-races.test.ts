@@ -3,7 +3,7 @@
  * Sources: OAuth 2.0 Security BCP (RFC 9700) §4.14.2 (refresh token rotation: "If a refresh token is
  * compromised and subsequently used by both the attacker and the legitimate client, one of them will
  * present an invalidated refresh token, which will inform the authorization server of the breach"),
- * RFC 6749 §10.4; OWASP JWT cheat sheet; CWE-367 (TOCTOU: the redeem step must be atomic); SPEC §7.
+ * RFC 6749 §10.4; OWASP JWT cheat sheet; CWE-367 (TOCTOU: the redeem step must be atomic); README "Revocation, rotation and sessions".
  */
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
@@ -114,7 +114,7 @@ t.test('a stolen refresh token: whoever comes second after the grace window ends
 })
 
 t.test('a stolen family-less refresh token (createRefreshToken): reuse ends the thief\'s rotated pair too (RFC 9700 §4.14.2; lib/sessions.ts rotateRefreshToken(), lib/revocation.ts judge())', async t => {
-  // createRefreshToken issues no `fam` (SPEC §3). Rotating it starts a brand-new family, so when the
+  // createRefreshToken issues no `fam` (README "Making tokens"). Rotating it starts a brand-new family, so when the
   // victim's reuse is detected only the original jti is revoked and the thief's rotated pair lives on.
   const h = await rotationApp(0)
   for (const location of LOCATIONS) {

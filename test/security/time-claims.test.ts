@@ -2,7 +2,7 @@
  * Attack class 4: time claims.
  * Sources: RFC 7519 §4.1.4 (exp: "MUST NOT be accepted for processing on or after" it; "some small leeway"),
  * §4.1.5 (nbf), §4.1.6 (iat), RFC 8725 §3.10 (validate all claims); OWASP JWT cheat sheet ("Token
- * expiration"); peers.md §8.3 (fast-jwt clockTolerance is milliseconds, our leeway is seconds).
+ * expiration"); fast-jwt's `clockTolerance` counts milliseconds, the `leeway` option seconds (README "Options").
  */
 import t from 'tap'
 import { LOCATIONS, SECRET, body, carry, claims, expectAccepted, expectRefused, harness, hs, type RouteKind } from './helpers'
@@ -49,7 +49,7 @@ t.test('the exact exp boundary: exp == now is expired (RFC 7519 §4.1.4 "on or a
   await h.close()
 })
 
-t.test('leeway is honoured in seconds, never milliseconds (RFC 7519 §4.1.4, peers.md §8.3)', async t => {
+t.test('leeway is honoured in seconds, never milliseconds (RFC 7519 §4.1.4; README "Options", leeway)', async t => {
   const h = await harness({ secret: SECRET, leeway: 30 })
   for (const location of LOCATIONS) {
     await expectAccepted(t, h, carry(location, hs(claims({ iat: now() - 100, nbf: now() - 100, exp: now() - 20 }))), `expired 20 s ago, leeway 30 s, via ${location}`)
@@ -109,7 +109,7 @@ t.test('wrong types and non-finite values of exp / nbf / iat (RFC 7519 §2 Numer
   await h.close()
 })
 
-t.test('missing exp: refused unless that type\'s lifetime is false (SPEC §4, RFC 8725 §3.10)', async t => {
+t.test('missing exp: refused unless that type\'s lifetime is false (README "Guarding routes", RFC 8725 §3.10)', async t => {
   const h = await harness()
   for (const type of ['access', 'refresh'] as const) {
     const token = hs(claims({ type, exp: undefined }))
@@ -141,7 +141,7 @@ t.test('missing exp: refused unless that type\'s lifetime is false (SPEC §4, RF
   await noRefreshExp.close()
 })
 
-t.test('an expired token stays expired with key rotation and through verifyToken (SPEC §9)', async t => {
+t.test('an expired token stays expired with key rotation and through verifyToken (README "Key rotation")', async t => {
   const old = 'the-previous-secret-which-is-32-bytes-long!'
   const h = await harness({ secret: SECRET, previousSecret: old })
   const expired = hs(claims({ exp: now() - 5 }), undefined, old)

@@ -1,8 +1,8 @@
 /**
  * Attack class 7: token type and freshness confusion.
  * Sources: RFC 8725 §2.8 / §3.11 (cross-JWT confusion: "explicit typing", distinct validation rules per
- * kind of JWT), §3.12 (different keys or claims per kind); OWASP JWT cheat sheet; SPEC §4 ("type must be
- * exactly access or refresh", "only fresh === true is fresh", a refresh route reads the refresh names).
+ * kind of JWT), §3.12 (different keys or claims per kind); OWASP JWT cheat sheet; README "Guarding routes"
+ * (`type` exactly `access` or `refresh`, `fresh` requires `fresh === true`, a refresh guard reads the refresh names).
  */
 import t from 'tap'
 import { LOCATIONS, body, carry, claims, expectAccepted, expectRefused, harness, hs, type Location } from './helpers'
@@ -118,7 +118,7 @@ t.test('a refresh token as the cookie or JSON access value of an app that issues
   await h.close()
 })
 
-t.test('scope confusion: wildcards, case, look-alikes (SPEC §4 scopes; RFC 6750 §3.1 insufficient_scope)', async t => {
+t.test('scope confusion: wildcards, case, look-alikes (README "Guarding routes", scopes; RFC 6750 §3.1 insufficient_scope)', async t => {
   const h = await harness()
   for (const scopes of [['*'], [':*'], ['admin*'], ['Admin'], ['ADMIN'], ['admin '], [' admin'], ['adm:*'], ['admin:'], ['admin:read'], ['admins'], ['*:*'], ['admin\u0000'], ['admіn'], []]) {
     const token = hs(claims({ scopes }))
@@ -132,7 +132,7 @@ t.test('scope confusion: wildcards, case, look-alikes (SPEC §4 scopes; RFC 6750
   await h.close()
 })
 
-t.test('optional guards: no token gives null, a bad token still fails (SPEC §4)', async t => {
+t.test('optional guards: no token gives null, a bad token still fails (README "Guarding routes", optional)', async t => {
   const seen: unknown[] = []
   const h = await harness(undefined, {
     setup (app, hit) {
