@@ -533,3 +533,34 @@ t.test('a plain-http jwksUrl off loopback warns at startup', async t => {
     t.ok(lines.some(l => l.includes('the JWKS fetch failed')), `${url}: the failed first fetch is logged, startup went on`)
   }
 })
+
+t.test('verifyCache on a jwksUrl verifier: a cached token is only as good as its key', async t => {
+  const pair = keyPair('ES256')
+  const token = forge(pair.privateKey, 'ES256', 'k1')
+  const server = await fakeJwks(t)
+  server.answer(200, { keys: [publicJwk(pair, 'k1', 'ES256')] }, { 'cache-control': 'max-age=60' })
+  const time = testClock()
+  const verifier = await startVerifier(t, server.url, time, { verifyCache: true, jwks: { cooldown: 10, minAge: 60, staleFor: 300 } })
+  t.equal((await call(verifier, token)).status, 200, 'verified, and cached')
+  t.equal((await call(verifier, token)).status, 200, 'a cache hit')
+
+  // the issuer drops k1: once the refetch has the new set, the cached token is refused as an uncached one is
+  server.answer(200, { keys: [] }, { 'cache-control': 'max-age=60' })
+  time.advance(61_000)
+  await call(verifier, token) // past max-age: answered from the old set while the refetch runs
+  await settle(verifier)
+  t.equal((await call(verifier, token)).code, 'FST_AUTHX_INVALID_TOKEN', 'its key left the JWKS: refused though cached')
+
+  // past staleFor with the issuer down: 503 for a cached token too
+  const second = await fakeJwks(t)
+  second.answer(200, { keys: [publicJwk(pair, 'k1', 'ES256')] }, { 'cache-control': 'max-age=60' })
+  const time2 = testClock()
+  const down = await startVerifier(t, second.url, time2, { verifyCache: true, jwks: { cooldown: 10, minAge: 60, staleFor: 300 } })
+  t.equal((await call(down, token)).status, 200, 'cached')
+  second.answer(500, 'down')
+  time2.advance(61_000)
+  t.equal((await call(down, token)).status, 200, 'within staleFor: still served')
+  await settle(down)
+  time2.advance(300_000)
+  t.equal((await call(down, token)).code, 'FST_AUTHX_JWKS_UNAVAILABLE', 'past max-age + staleFor: 503, cached or not')
+})

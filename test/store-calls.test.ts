@@ -70,7 +70,6 @@ t.test('a MemoryStore subclass that overrides status alone is asked through its 
     override async status (ref: TokenRef): Promise<TokenStatus> { this.asked++; return await super.status(ref) }
   }
   const revoking = new Revoking()
-  t.equal(revoking.statusNow, undefined, 'it has no statusNow: the inherited one would answer without its override')
   const { app } = await appOn(revoking)
   const res = await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })
   t.equal(res.statusCode, 401, 'its override says revoked: refused')
@@ -285,5 +284,112 @@ t.test('a MemoryStore subclass that sets its own status in its constructor is as
   t.equal(res.statusCode, 401, 'its override says revoked: refused')
   t.equal(res.json().code, 'FST_AUTHX_REVOKED_TOKEN', 'as revoked')
   t.equal(store.asked, 1, 'its status was asked once')
+  await app.close()
+})
+
+// Findings of the adversarial review of the refactor, each pinned.
+
+/** A MemoryStore whose synchronous read answers `read()`. */
+function syncStore (read: () => unknown): MemoryStore {
+  return new (class extends MemoryStore { override statusNow (): any { return read() } })()
+}
+
+t.test('a status replaced as a class field, or by a Proxy, is asked too: never the inherited statusNow', async t => {
+  class Field extends MemoryStore {
+    asked = 0
+    override status = async (): Promise<TokenStatus> => { this.asked++; return { ...CLEAR, revoked: true } }
+  }
+  const field = new Field()
+  const inner = new MemoryStore()
+  let proxied = 0
+  const proxy = new Proxy(inner, {
+    get (target, name) {
+      if (name === 'status') return async () => { proxied++; return { ...CLEAR, revoked: true } }
+      const value = Reflect.get(target, name, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  for (const [label, store, asked] of [['class field', field, () => field.asked], ['Proxy', proxy, () => proxied]] as const) {
+    const { app } = await appOn(store)
+    const res = await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })
+    t.equal(res.statusCode, 401, `${label}: its status says revoked: refused`)
+    t.equal(res.json().code, 'FST_AUTHX_REVOKED_TOKEN', label)
+    t.equal(asked(), 1, `${label}: its status was asked`)
+    await app.close()
+  }
+})
+
+t.test('hostile answers fail closed with 503, never 500, and are read once', async t => {
+  const thenGetterThrows = { get then (): never { throw new Error('then getter') } }
+  const fieldThrows = { revoked: false, familyRevoked: false, revokedBefore: 0, get consumedAt (): never { throw new Error('getter') } }
+  const minimalThenable = { then (resolve: (v: unknown) => void) { resolve(CLEAR) } }
+  for (const [label, answer] of [['a then getter that throws', thenGetterThrows], ['a field getter that throws', fieldThrows], ['a minimal thenable', minimalThenable]] as const) {
+    const store = syncStore(() => answer)
+    const { app } = await appOn(store)
+    const res = await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })
+    t.equal(res.statusCode, 503, `statusNow: ${label}: 503`)
+    t.equal(res.json().code, 'FST_AUTHX_STORE_UNAVAILABLE', label)
+    await app.close()
+  }
+  // an answer that says revoked on its first read and not on the next: one read decides
+  let reads = 0
+  const fickle = { get revoked () { return reads++ === 0 }, familyRevoked: false, revokedBefore: 0, consumedAt: 0 }
+  const { app } = await appOn(syncStore(() => fickle))
+  t.equal((await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'a fickle answer: its one read says revoked')
+  t.equal(reads, 1, 'read once')
+  await app.close()
+})
+
+t.test('a store error that cannot be described is logged as nothing, and never crashes anything', async t => {
+  const undescribable = (): Error => {
+    const err = new Error('x')
+    Object.defineProperty(err, 'message', { get () { throw new Error('message getter') } })
+    return err
+  }
+  // the guard's read
+  const { app, lines } = await appOn(syncStore(() => { throw undescribable() }))
+  const res = await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })
+  t.equal(res.statusCode, 503, 'a 503')
+  t.same(lines().filter(l => l.storeError !== undefined).map(l => l.storeError), [{ type: 'Error', message: '' }], 'one line, nothing of the error')
+  await app.close()
+  // an in-process store's background family write (createTokenPair is synchronous)
+  class FailingWrites extends MemoryStore {
+    override async recordFamily (): Promise<void> { throw undescribable() }
+  }
+  const second = await appOn(new FailingWrites())
+  const crashed: unknown[] = []
+  const onCrash = (err: unknown) => { crashed.push(err) }
+  process.on('unhandledRejection', onCrash)
+  t.teardown(() => { process.off('unhandledRejection', onCrash) })
+  t.ok(second.app.createTokenPair('alice').access_token, 'a pair')
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(crashed, [], 'no unhandled rejection')
+  t.same(second.lines().filter(l => l.storeError !== undefined).map(l => l.storeError), [{ type: 'Error', message: '' }], 'the failure is logged as nothing')
+  await second.app.close()
+})
+
+t.test('what the log keeps of a store error: no quoted, bracketed or second-line value', async t => {
+  const cases: Array<[string, string, string?]> = [
+    ["ERR can't read 'alice@example.com' now", "ERR can't read … now"],
+    ['ERR bad {"a":{"b":"secret"}} here', 'ERR bad … here'],
+    ['ERR list [1,[2,"secret"]] end', 'ERR list … end'],
+    ['ERR open {"secret": 1', 'ERR open …'],
+    ['ERR typographic \u201csecret\u201d and \u2018secret\u2019', 'ERR typographic … and …'],
+    ['ERR first line\rsecret second line', 'ERR first line'],
+    ['ERR first line\u2028secret', 'ERR first line'],
+    ['ERR unknown command \'evalsha\', with args beginning with: \'secret\'', 'ERR unknown command …'],
+    ['READONLY You can\'t write against a read only replica.', 'READONLY You can\'t write against a read only replica.']
+  ]
+  for (const [message, kept] of cases) {
+    const { app, lines } = await appOn(syncStore(() => { throw new Error(message) }))
+    await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })
+    t.equal(lines().find(l => l.storeError !== undefined)?.storeError?.message, kept, JSON.stringify(message).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))
+    await app.close()
+  }
+  const named = new Error('x')
+  named.name = 'secret@example.com'
+  const { app, lines } = await appOn(syncStore(() => { throw named }))
+  await app.inject({ url: '/access', headers: bearer(app.createAccessToken('alice')) })
+  t.equal(lines().find(l => l.storeError !== undefined)?.storeError?.type, 'Error', 'an error name that is no identifier is not logged')
   await app.close()
 })

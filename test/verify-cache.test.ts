@@ -57,6 +57,7 @@ t.test('a __proto__ claim stays a claim in every copy', async t => {
   t.equal(Object.getPrototypeOf(hit.data), Object.prototype)
   t.equal(hit.data.polluted, undefined)
   t.equal(({} as any).polluted, undefined, 'Object.prototype untouched')
+})
 
 t.test('verifyCache: cached verification, revocation still checked, cached claims never shared', async t => {
   let seen: any
