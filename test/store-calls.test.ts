@@ -3,12 +3,13 @@ import t from 'tap'
 import authx, { MemoryStore, type AuthxOptions, type TokenRef, type TokenStatus } from '../lib/index'
 import { SECRET, bearer, build, payloadOf, registerError } from './helpers/app'
 import { ProbeStore, STORE_METHODS, remoteStore, storeWith } from './helpers/stores'
+import { ALL_CLEAR } from '../lib/stores/types'
 
 // lib/store-calls.ts: every store call the plugin makes, and the store's optional synchronous read
 // `statusNow` (lib/stores/types.ts; README "Architecture", "A new store"): which method a guard calls,
 // what a failing or malformed answer gives (503, fail closed), what is logged, and the `store` check.
 
-const CLEAR: TokenStatus = { revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: 0 }
+const CLEAR = ALL_CLEAR
 
 interface Logged { app: FastifyInstance, lines: () => Array<Record<string, any>> }
 

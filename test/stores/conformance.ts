@@ -1,6 +1,4 @@
-import type { SessionRecord, TokenStatus, TokenStore } from '../../lib/stores/types'
-
-const ALL_CLEAR: TokenStatus = { revoked: false, familyRevoked: false, revokedBefore: 0, consumedAt: 0 }
+import { ALL_CLEAR, type SessionRecord, type TokenStatus, type TokenStore } from '../../lib/stores/types'
 const HOUR = 3600
 
 /** Subjects that could break out of a hash tag, look alike once encoded, or not survive UTF-8. */
