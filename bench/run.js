@@ -146,6 +146,31 @@ function table (header, rows) {
   return [line(header), widths.map(w => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 
+/** Where a route comes in each round: the pairs the targets compare sit side by side. */
+const MEASURING_ORDER = ['plain', 'authx-cache', 'empty-hook', 'fastify-jwt-cache', 'fastify-jwt', 'authx', 'floor',
+  'authx-redis', 'authx-cluster', 'header-post', 'cookie']
+function measuringRank (name) {
+  const i = MEASURING_ORDER.indexOf(name)
+  return i === -1 ? MEASURING_ORDER.length : i // the rest (asymmetric) after, in the server's order: stable sort
+}
+
+const median = a => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }
+
+/**
+ * A ratio of two routes: the median over rounds of a's figure ÷ b's in the same round. Both were measured
+ * within seconds of each other in every round, so a round that other work disturbed weighs as one of five.
+ * by: 'rps' (a's req/s ÷ b's) or 'cpu' (b's server CPU per request ÷ a's: the same sense, higher is better).
+ */
+function pairedRatio (summary, a, b, by = 'rps') {
+  const x = summary[a]
+  const y = summary[b]
+  if (x?.invalid !== null || y?.invalid !== null) return NaN // not run, or invalid
+  const rounds = Math.min(x.roundsRps.length, y.roundsRps.length)
+  const ratios = []
+  for (let r = 0; r < rounds; r++) ratios.push(by === 'rps' ? x.roundsRps[r] / y.roundsRps[r] : y.roundsCpuUs[r] / x.roundsCpuUs[r])
+  return median(ratios)
+}
+
 async function httpPart () {
   const server = await startServer()
   const base = `http://127.0.0.1:${server.port}`
@@ -166,7 +191,10 @@ async function httpPart () {
     stats[route.name] = { route, invalid: problem, rounds: [] }
     if (problem !== null) { failed = true; console.log(`${route.name}: INVALID, ${problem}`) }
   }
+  // Measured in an order that puts the routes each target compares next to each other, so that a burst of
+  // other work falls on both sides of a ratio alike; printed in the server's order.
   const valid = routes.filter(r => stats[r.name].invalid === null)
+    .sort((a, b) => measuringRank(a.name) - measuringRank(b.name))
   // What the rest of the machine used meanwhile: others' CPU on these two cores skews req/s.
   const before = { t: process.hrtime.bigint(), busy: machineBusySeconds(), server: cpuSeconds(server.child.pid), driver: process.cpuUsage() }
   for (const route of valid) await measure(base, route, WARMUP_S, server.child.pid)
@@ -199,28 +227,28 @@ async function httpPart () {
       invalid: bad > 0 ? `${bad} non-2xx/errors/timeouts during the run` : null,
       serverCpu: mean(s.rounds.map(r => r.serverCpu)),
       driverCpu: mean(s.rounds.map(r => r.driverCpu)),
-      roundsRps: rps
+      roundsRps: rps,
+      roundsCpuUs: s.rounds.map(r => r.cpuUs)
     }
   }
-  const plain = summary.plain?.invalid === null ? summary.plain.rps : NaN
-  const plainCpu = summary.plain?.invalid === null ? summary.plain.cpuUs : NaN
   const rows = routes.map(r => {
     const s = summary[r.name]
     if (s.rps === undefined || s.invalid !== null) return [r.name, `INVALID: ${s.invalid}`, '', '', '', '', '', '', '', '']
-    return [r.name, fmt(s.rps), `${fmt(s.spread * 100, 1)}%`, fmt(s.p50), fmt(s.p99), fmt(s.rps / plain, 2),
-      fmt(s.cpuUs, 1), fmt(plainCpu / s.cpuUs, 2), `${fmt(s.serverCpu * 100)}%`, `${fmt(s.driverCpu * 100)}%`]
+    return [r.name, fmt(s.rps), `${fmt(s.spread * 100, 1)}%`, fmt(s.p50), fmt(s.p99), fmt(pairedRatio(summary, r.name, 'plain'), 2),
+      fmt(s.cpuUs, 1), fmt(pairedRatio(summary, r.name, 'plain', 'cpu'), 2), `${fmt(s.serverCpu * 100)}%`, `${fmt(s.driverCpu * 100)}%`]
   })
   for (const s of skipped) rows.push([s.name, 'SKIPPED', '', '', '', '', '', '', '', ''])
   console.log('\n' + table(['route', 'req/s', 'spread', 'p50 µs', 'p99 µs', 'x plain', 'cpu µs', 'cpu x plain', 'server', 'driver'], rows))
   console.log(`
-req/s: mean over rounds; spread: (max - min) / mean; p50/p99: latency over all rounds; x plain: req/s ÷ plain's.
-cpu µs: server CPU time per request; cpu x plain: plain's ÷ the route's, the same ratio measured in a way a busy
-machine barely moves. server/driver: CPU use of each process; a server well below 100% was not saturated.
+req/s: mean over rounds; spread: (max - min) / mean; p50/p99: latency over all rounds; x plain: the route's req/s
+÷ plain's in the same round, median over rounds (every ratio below is such a paired median).
+cpu µs: server CPU time per request; cpu x plain: plain's ÷ the route's, the same ratio by CPU time, which a busy
+machine moves less. server/driver: CPU use of each process; a server well below 100% was not saturated.
 Other processes used ${fmt(others * 100)}% of a core during the runs${others > 0.15 ? ': the machine was busy, req/s ratios are skewed; trust cpu x plain' : ''}.`)
   for (const r of routes) console.log(`  ${r.name.padEnd(18)} ${r.method.padEnd(4)} ${r.what}`)
   return {
     summary,
-    routes: routes.map(r => ({ name: r.name, method: r.method, what: r.what, ...summary[r.name], ratioToPlain: summary[r.name].rps / plain, cpuRatioToPlain: plainCpu / summary[r.name].cpuUs })),
+    routes: routes.map(r => ({ name: r.name, method: r.method, what: r.what, ...summary[r.name], ratioToPlain: pairedRatio(summary, r.name, 'plain'), cpuRatioToPlain: pairedRatio(summary, r.name, 'plain', 'cpu') })),
     skipped,
     notes: server.notes,
     tokenBytes: server.tokenBytes,
@@ -265,9 +293,8 @@ function memoryPart () {
 /** Every target of issue 15 (and the older ones still standing), with what was measured against it. */
 function targetsOf ({ http, micro, growth, memory }) {
   const s = http?.summary ?? {}
-  const valid = name => s[name]?.invalid === null
-  const ratio = (a, b) => valid(a) && valid(b) ? s[a].rps / s[b].rps : NaN
-  const cpuRatio = (a, b) => valid(a) && valid(b) ? s[b].cpuUs / s[a].cpuUs : NaN
+  const ratio = (a, b) => pairedRatio(s, a, b)
+  const cpuRatio = (a, b) => pairedRatio(s, a, b, 'cpu')
   /** Why a row has no value: skipped (Redis not reachable) or not measured (part not run, failed, route invalid). */
   const partWhy = (name, part) => part === undefined ? { why: `${name} part not run` } : part.failed === undefined ? {} : { why: `${name} part failed` }
   const httpWhy = (...names) => {
@@ -311,9 +338,8 @@ function targetsOf ({ http, micro, growth, memory }) {
 /** Ratios measured without a target: each asymmetric algorithm, and the in-process floor. */
 function reportedOf ({ http, micro }) {
   const s = http?.summary ?? {}
-  const valid = name => s[name]?.invalid === null
-  const ratio = (a, b) => valid(a) && valid(b) ? s[a].rps / s[b].rps : NaN
-  const cpuRatio = (a, b) => valid(a) && valid(b) ? s[b].cpuUs / s[a].cpuUs : NaN
+  const ratio = (a, b) => pairedRatio(s, a, b)
+  const cpuRatio = (a, b) => pairedRatio(s, a, b, 'cpu')
   const rows = []
   for (const [prefix, alg] of [['rs256', 'RS256'], ['es256', 'ES256'], ['eddsa', 'EdDSA']]) {
     rows.push(
@@ -344,7 +370,7 @@ async function main () {
   const targets = targetsOf(results)
   const reported = reportedOf(results)
   const shown = t => t.unit === 'MB' ? fmt(t.value, 1) : fmt(t.value, 2)
-  console.log('\nTargets (issue 15: ratios measured side by side in this run; HTTP ratios by req/s, "by cpu" by server CPU per request)')
+  console.log('\nTargets (issue 15: ratios measured side by side in this run; HTTP: median over rounds of paired req/s ratios, "by cpu" the same by server CPU per request)')
   console.log(table(['target', 'measured', 'by cpu', 'wanted', 'result'],
     targets.map(t => [t.name, shown(t), Number.isFinite(t.cpu) ? fmt(t.cpu, 2) : '', `${t.comparison} ${t.unit === 'MB' ? `${t.target} MB` : t.target.toFixed(2)}`, t.status])))
   for (const t of targets) if (t.reason !== undefined) console.log(`${t.status}: ${t.name}: ${t.reason}`)
