@@ -101,10 +101,23 @@ async function measure (base, route, seconds, serverPid) {
     // Server CPU time per request: unlike req/s, it barely moves when something else takes the core.
     cpuUs: serverSeconds * 1e6 / r.requests.total,
     bad: r.non2xx + r.errors + r.timeouts,
+    // What the bad answers were: a 503 is the plugin failing closed on a store call slower than storeTimeout.
+    badKinds: {
+      ...Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).filter(([code]) => !code.startsWith('2')).map(([code, { count }]) => [code, count])),
+      ...(r.errors > 0 ? { errors: r.errors } : {}),
+      ...(r.timeouts > 0 ? { timeouts: r.timeouts } : {})
+    },
     histogram,
     driverCpu: (cpu.user + cpu.system) / 1e6 / wall,
     serverCpu: serverSeconds / wall
   }
+}
+
+/** The bad answers of all rounds, by kind: '12 x 503, 1 errors'. */
+function badKinds (rounds) {
+  const total = {}
+  for (const r of rounds) for (const [kind, n] of Object.entries(r.badKinds)) total[kind] = (total[kind] ?? 0) + n
+  return Object.entries(total).map(([kind, n]) => /^\d+$/.test(kind) ? `${n} x ${kind}` : `${n} ${kind}`).join(', ')
 }
 
 function percentile (histogram, p) {
@@ -224,7 +237,7 @@ async function httpPart () {
       p50: percentile(merged, 0.5),
       p99: percentile(merged, 0.99),
       bad,
-      invalid: bad > 0 ? `${bad} non-2xx/errors/timeouts during the run` : null,
+      invalid: bad > 0 ? `${badKinds(s.rounds)} during the rounds` : null,
       serverCpu: mean(s.rounds.map(r => r.serverCpu)),
       driverCpu: mean(s.rounds.map(r => r.driverCpu)),
       roundsRps: rps,
@@ -233,7 +246,7 @@ async function httpPart () {
   }
   const rows = routes.map(r => {
     const s = summary[r.name]
-    if (s.rps === undefined || s.invalid !== null) return [r.name, `INVALID: ${s.invalid}`, '', '', '', '', '', '', '', '']
+    if (s.rps === undefined || s.invalid !== null) return [r.name, 'INVALID', '', '', '', '', '', '', '', '']
     return [r.name, fmt(s.rps), `${fmt(s.spread * 100, 1)}%`, fmt(s.p50), fmt(s.p99), fmt(pairedRatio(summary, r.name, 'plain'), 2),
       fmt(s.cpuUs, 1), fmt(pairedRatio(summary, r.name, 'plain', 'cpu'), 2), `${fmt(s.serverCpu * 100)}%`, `${fmt(s.driverCpu * 100)}%`]
   })
@@ -246,6 +259,7 @@ cpu µs: server CPU time per request; cpu x plain: plain's ÷ the route's, the s
 machine moves less. server/driver: CPU use of each process; a server well below 100% was not saturated.
 Other processes used ${fmt(others * 100)}% of a core during the runs${others > 0.15 ? ': the machine was busy, req/s ratios are skewed; trust cpu x plain' : ''}.`)
   for (const r of routes) console.log(`  ${r.name.padEnd(18)} ${r.method.padEnd(4)} ${r.what}`)
+  for (const r of routes) if (summary[r.name].invalid !== null) console.log(`INVALID: ${r.name}: ${summary[r.name].invalid}`)
   return {
     summary,
     routes: routes.map(r => ({ name: r.name, method: r.method, what: r.what, ...summary[r.name], ratioToPlain: pairedRatio(summary, r.name, 'plain'), cpuRatioToPlain: pairedRatio(summary, r.name, 'plain', 'cpu') })),
