@@ -98,12 +98,13 @@ ${parts.join('\n')}
 
 /** The bench's chart from bench/run.js's targets and reported ratios (as its JSON holds them) and the run's facts. */
 function benchChart (targets, reported, meta) {
+  const pct = v => Number.isFinite(v) ? `${Math.round(v * 100)}%` : '-'
   const short = t => t.name.replace(' (in-process)', ' (in-proc)')
   return renderChart({
     title: `fastify-authx bench: ${meta.mode} run, ${meta.date.slice(0, 10)}`,
     subtitle: [
       `${meta.cpu}, ${meta.cores} cores; Node ${meta.node}. Ratios of req/s (HTTP) or ops/s (in-process) of routes or calls measured side by side.`,
-      `Other processes used ${Number.isFinite(meta.others) ? Math.round(meta.others * 100) : '-'}% of a core during the HTTP rounds. Source: bench/run.js (npm run bench).`
+      `Other processes used ${pct(meta.others)} of a core during the HTTP rounds, up to ${pct(meta.othersInProcess)} during the in-process parts. Source: bench/run.js (npm run bench).`
     ],
     ratios: targets.filter(t => t.unit === 'ratio').map(t => ({ label: short(t), value: t.value, cpu: t.cpu, status: t.status, target: t.target, comparison: '≥', note: t.reason })),
     limits: targets.filter(t => t.unit === 'MB').map(t => ({ panel: 'Target: heap for 1,000,000 revoked jtis in the MemoryStore (lower is better)', label: 'heap, MB', value: t.value, status: t.status, target: t.target, comparison: '<', unit: ' MB' })),

@@ -139,15 +139,33 @@ function runScript (nodeArgs) {
   return r.stdout
 }
 
-/** A part that throws is reported (and makes the exit code non-zero), and the other parts still run. */
-function runPart (name, fn) {
+/** CPU seconds this process and its children it has waited for (spawnSync's, and theirs) have used so far, or NaN. */
+function familyCpuSeconds () {
   try {
-    return fn()
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100 // utime stime cutime cstime
+  } catch { return NaN }
+}
+
+/**
+ * Runs an in-process part (a script pinned to core 0); one that throws is reported (and makes the exit code
+ * non-zero), and the other parts still run. Records how much of a core other processes used meanwhile.
+ */
+function runPart (name, fn) {
+  const t0 = process.hrtime.bigint()
+  const busy0 = machineBusySeconds()
+  const own0 = familyCpuSeconds()
+  let result
+  try {
+    result = fn()
   } catch (err) {
     failed = true
     console.log(`\n${name}: FAILED: ${err.message}`)
-    return { failed: err.message }
+    result = { failed: err.message }
   }
+  const others = Math.max(0, (machineBusySeconds() - busy0 - (familyCpuSeconds() - own0)) / (Number(process.hrtime.bigint() - t0) / 1e9))
+  if (Number.isFinite(others)) console.log(`Other processes used ${fmt(others * 100)}% of a core during the ${name} part${others > 0.15 ? ': the machine was busy' : ''}.`)
+  return { ...result, otherProcessesCpu: others }
 }
 
 const fmt = (n, digits = 0) => Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-'
@@ -395,12 +413,16 @@ async function main () {
   const counts = ['PASS', 'MISS', 'SKIPPED', 'NOT MEASURED'].map(k => [k, targets.filter(t => t.status === k).length]).filter(([, n]) => n > 0)
   console.log(`\n${counts.map(([k, n]) => `${n} ${k}`).join(', ')} (a measurement: the bench exits 0 on a MISS)`)
 
-  const meta = { mode: quick ? 'quick' : 'full', date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, cores: CORES, others: results.http?.otherProcessesCpu ?? NaN }
+  const othersInProcess = Math.max(...['micro', 'growth', 'memory'].map(p => results[p]?.otherProcessesCpu ?? NaN).filter(Number.isFinite))
+  const meta = { mode: quick ? 'quick' : 'full', date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, cores: CORES, others: results.http?.otherProcessesCpu ?? NaN, othersInProcess }
   mkdirSync(RESULTS, { recursive: true })
   const svg = benchChart(targets, reported, meta)
   const chartFile = path.join(RESULTS, 'ratios.svg')
   writeFileSync(chartFile, svg)
-  if (chartCopy !== undefined) writeFileSync(path.resolve(chartCopy), svg)
+  if (chartCopy !== undefined) {
+    mkdirSync(path.dirname(path.resolve(chartCopy)), { recursive: true })
+    writeFileSync(path.resolve(chartCopy), svg)
+  }
   const file = path.join(RESULTS, `${meta.date.replace(/[:.]/g, '-')}-${meta.mode}.json`)
   writeFileSync(file, JSON.stringify({
     date: meta.date,
