@@ -1,63 +1,67 @@
 'use strict'
 // The benchmark server: one Fastify app, one route per thing measured. Started by bench/run.js as a
-// child process (IPC channel); it answers with { port, routes, notes } once it listens.
+// child process (IPC channel); it answers with { port, routes, notes, skipped } once it listens.
 // Every variant that registers a plugin lives in its own encapsulated context, so /plain carries no
 // hook of anyone's (fastify-authx registers @fastify/cookie, whose onRequest hook then stays inside).
-const { createHmac, createSecretKey, timingSafeEqual } = require('node:crypto')
+const { generateKeyPairSync } = require('node:crypto')
 const Fastify = require('fastify')
 const fastifyJwt = require('@fastify/jwt')
 const authx = require('fastify-authx')
+const { SECRET, mint, floorVerifier } = require('./fixtures')
+const { REDIS_URL, CLUSTER_NODES, uniquePrefix, connectCluster, withTimeout } = require('./redis')
 
-const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef'
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const TOKEN_BYTES = 310
 const ok = async () => ({ hello: 'world' })
 
-/** An access token minted by the plugin, padded through a small data claim to TOKEN_BYTES. */
-function mint (app) {
-  let pad = ''
-  for (;;) {
-    const token = app.createAccessToken('user-4821', { fresh: true, expiresIn: '2h', data: { role: 'editor', org: pad } })
-    if (token.length >= TOKEN_BYTES) return token
-    pad += 'x'
-  }
-}
-
-/** The floor: one HMAC-SHA256 compare, one base64url decode, one JSON.parse. Nothing else. */
+/** The floor as a hook: one HMAC-SHA256 compare, one base64url decode, one JSON.parse. Nothing else. */
 function floorHook (secret) {
-  const key = createSecretKey(Buffer.from(secret))
+  const verify = floorVerifier(secret)
   return async function floor (request, reply) {
     const header = request.headers.authorization
     if (header === undefined) return reply.code(401).send()
-    const token = header.slice(7)
-    const dot1 = token.indexOf('.')
-    const dot2 = token.indexOf('.', dot1 + 1)
-    const mac = createHmac('sha256', key).update(token.slice(0, dot2)).digest()
-    const sig = Buffer.from(token.slice(dot2 + 1), 'base64url')
-    if (sig.length !== mac.length || !timingSafeEqual(mac, sig)) return reply.code(401).send()
-    request.user = JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString())
+    const payload = verify(header.slice(7))
+    if (payload === null) return reply.code(401).send()
+    request.user = payload
   }
 }
 
-/** The RedisStore when the build exports it and Redis answers; else a note saying why not. */
-async function redisStore () {
-  const { RedisStore } = authx
-  if (typeof RedisStore !== 'function') return { note: 'authx-redis skipped: this build does not export RedisStore' }
-  let store
+/** One key pair per algorithm, made here at startup. */
+const ASYMMETRIC = {
+  rs256: { algorithm: 'RS256', keys: () => generateKeyPairSync('rsa', { modulusLength: 2048 }) },
+  es256: { algorithm: 'ES256', keys: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }) },
+  eddsa: { algorithm: 'EdDSA', keys: () => generateKeyPairSync('ed25519') }
+}
+
+/** A RedisStore on one node (a prefix of this run's own; the guard only reads) when Redis answers; else why not. */
+async function nodeStore () {
+  const store = new authx.RedisStore({ url: REDIS_URL, prefix: uniquePrefix('http') })
   try {
-    store = new RedisStore({ url: REDIS_URL })
-    const timeout = new Promise((_resolve, reject) => setTimeout(reject, 2000, new Error('no answer in 2 s')).unref())
-    await Promise.race([store.status({ sub: 'bench', jti: 'probe' }), timeout])
-    return { store, note: `authx-redis: RedisStore at ${REDIS_URL}` }
+    await withTimeout(store.status({ sub: 'bench', jti: 'probe' }), 2000, REDIS_URL)
+    return { store, close: () => store.close(), note: `authx-redis: RedisStore at ${REDIS_URL}` }
   } catch (err) {
-    await store?.close().catch(() => {})
-    return { note: `authx-redis skipped: ${REDIS_URL} unreachable (${err.message})` }
+    await store.close().catch(() => {})
+    return { reason: `Redis at ${REDIS_URL} unreachable (${err.message})` }
+  }
+}
+
+/** A RedisStore over an ioredis Cluster client (the README's "Redis at scale" setup) when the cluster answers. */
+async function clusterStore () {
+  let cluster
+  try {
+    cluster = await connectCluster(CLUSTER_NODES)
+    const store = new authx.RedisStore({ client: cluster, prefix: uniquePrefix('http') })
+    await withTimeout(store.status({ sub: 'bench', jti: 'probe' }), 2000, 'cluster')
+    return { store, close: () => cluster.quit(), note: `authx-cluster: RedisStore on the Redis Cluster at ${CLUSTER_NODES}` }
+  } catch (err) {
+    cluster?.disconnect()
+    const hint = process.env.REDIS_CLUSTER_NODES === undefined ? ' (REDIS_CLUSTER_NODES unset; `bash .ci/redis-cluster.sh start` starts one)' : ''
+    return { reason: `Redis Cluster at ${CLUSTER_NODES} unreachable (${err.message})${hint}` }
   }
 }
 
 async function main () {
   const app = Fastify({ logger: false })
   const notes = []
+  const skipped = []
   const tokens = {}
 
   app.get('/plain', ok)
@@ -89,20 +93,41 @@ async function main () {
     tokens.cookie = mint(child)
     tokens.csrf = child.authx.getCsrfToken(tokens.cookie)
   })
-  const redis = await redisStore()
-  notes.push(redis.note)
-  if (redis.store !== undefined) {
+
+  const redis = { 'authx-redis': await nodeStore(), 'authx-cluster': await clusterStore() }
+  for (const [name, r] of Object.entries(redis)) {
+    if (r.store === undefined) { skipped.push({ name, reason: r.reason }); continue }
+    notes.push(r.note)
     await app.register(async child => {
-      await child.register(authx, { secret: SECRET, store: redis.store })
-      child.get('/authx-redis', { onRequest: child.requireAccess }, ok)
+      await child.register(authx, { secret: SECRET, store: r.store })
+      child.get(`/${name}`, { onRequest: child.requireAccess }, ok)
     })
-    app.addHook('onClose', async () => { await redis.store.close() })
+    app.addHook('onClose', async () => { await r.close() })
+  }
+
+  // Asymmetric: per algorithm, requireAccess with and without verifyCache and hand-written @fastify/jwt, one key pair.
+  for (const [prefix, { algorithm, keys }] of Object.entries(ASYMMETRIC)) {
+    const { privateKey, publicKey } = keys()
+    await app.register(async child => {
+      await child.register(authx, { algorithm, privateKey })
+      child.get(`/${prefix}/authx`, { onRequest: child.requireAccess }, ok)
+      tokens[prefix] = mint(child)
+    })
+    await app.register(async child => {
+      await child.register(authx, { algorithm, privateKey, verifyCache: true })
+      child.get(`/${prefix}/authx-cache`, { onRequest: child.requireAccess }, ok)
+    })
+    await app.register(async child => {
+      const pem = { private: privateKey.export({ type: 'pkcs8', format: 'pem' }), public: publicKey.export({ type: 'spki', format: 'pem' }) }
+      await child.register(fastifyJwt, { secret: pem, sign: { algorithm } })
+      child.get(`/${prefix}/fastify-jwt`, { onRequest: async request => { await request.jwtVerify() } }, ok)
+    })
   }
 
   await app.listen({ host: '127.0.0.1', port: 0 })
 
-  const bearer = { authorization: `Bearer ${tokens.header}` }
-  const route = (name, what, extra = {}) => ({ name, what, method: 'GET', path: `/${name}`, headers: bearer, guarded: true, ...extra })
+  const bearer = token => ({ authorization: `Bearer ${token}` })
+  const route = (name, what, extra = {}) => ({ name, what, method: 'GET', path: `/${name}`, headers: bearer(tokens.header), guarded: true, ...extra })
   const routes = [
     route('plain', 'no auth (the same Authorization header is sent, unread)', { guarded: false }),
     route('empty-hook', 'an empty async onRequest hook', { guarded: false }),
@@ -115,12 +140,23 @@ async function main () {
       method: 'POST', headers: { cookie: `access_token_cookie=${tokens.cookie}`, 'x-csrf-token': tokens.csrf }
     }),
     route('header-post', 'POST, the cookie instance\'s token in the Authorization header', {
-      method: 'POST', headers: { authorization: `Bearer ${tokens.cookie}` }
+      method: 'POST', headers: bearer(tokens.cookie)
     })
   ]
-  if (redis.store !== undefined) routes.push(route('authx-redis', 'requireAccess with the RedisStore (one round trip)'))
+  if (redis['authx-redis'].store !== undefined) routes.push(route('authx-redis', 'requireAccess with the RedisStore, one node (one round trip)'))
+  if (redis['authx-cluster'].store !== undefined) routes.push(route('authx-cluster', 'requireAccess with the RedisStore on the Redis Cluster (one round trip)'))
+  for (const [prefix, { algorithm }] of Object.entries(ASYMMETRIC)) {
+    const headers = bearer(tokens[prefix])
+    routes.push(
+      route(`${prefix}/authx`, `requireAccess, ${algorithm}`, { headers }),
+      route(`${prefix}/authx-cache`, `requireAccess with verifyCache, ${algorithm}`, { headers }),
+      route(`${prefix}/fastify-jwt`, `hand-written await request.jwtVerify(), ${algorithm}`, { headers })
+    )
+  }
 
-  process.send({ port: app.server.address().port, routes, notes, tokenBytes: { header: tokens.header.length, cookie: tokens.cookie.length } })
+  const tokenBytes = { header: tokens.header.length, cookie: tokens.cookie.length }
+  for (const prefix of Object.keys(ASYMMETRIC)) tokenBytes[prefix] = tokens[prefix].length
+  process.send({ port: app.server.address().port, routes, notes, skipped, tokenBytes, authx: require.resolve('fastify-authx') })
   process.on('disconnect', () => { app.close().finally(() => process.exit(0)) })
 }
 

@@ -1,8 +1,10 @@
 'use strict'
+/* global gc */
 // Heap that MemoryStore holds for 1,000,000 revoked jtis (each of another subject, the worst case).
-// After `npm run build`: node --expose-gc bench/store-memory.js
+// Target (issue 15): under 80 MB. After `npm run build`: node --expose-gc bench/store-memory.js
 const { randomUUID } = require('node:crypto')
-const { MemoryStore } = require('../dist/stores/memory.js')
+// The package's public export, so that the figure follows whatever lib/stores/memory.ts becomes.
+const { MemoryStore } = require('fastify-authx')
 
 const COUNT = 1_000_000
 
@@ -25,7 +27,7 @@ async function main () {
     await store.revokeToken({ sub, jti }, 3600)
   }
   const elapsed = Date.now() - started
-  const size = store.size
+  const size = store.size ?? COUNT // `size` is for tests and monitoring; a store without it holds COUNT
   // Measured as what freeing the store gives back, so nothing else on the heap is counted.
   const withStore = heapUsed()
   store = null
