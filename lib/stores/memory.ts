@@ -78,10 +78,10 @@ export class MemoryStore implements TokenStore {
   #status (ref: TokenRef, now: number): TokenStatus {
     // A kind of entry the store holds none of is not looked up: no key is built for it.
     const key = this.#revoked.size > 0 || this.#used.size > 0 ? keyOf(ref.sub, ref.jti) : ''
-    const revoked = key !== '' && this.#revoked.has(key, now)
+    const revoked = key !== '' && this.#revoked.size > 0 && this.#revoked.has(key, now)
     const familyRevoked = ref.fam !== undefined && this.#families.size > 0 && this.#families.has(keyOf(ref.sub, ref.fam), now)
     const revokedBefore = this.#cutoffs.size > 0 ? this.#cutoffs.get(ref.sub, now) ?? 0 : 0
-    const consumedAt = key !== '' ? this.#used.get(key, now) ?? 0 : 0
+    const consumedAt = key !== '' && this.#used.size > 0 ? this.#used.get(key, now) ?? 0 : 0
     if (!revoked && !familyRevoked && revokedBefore === 0 && consumedAt === 0) return ALL_CLEAR
     return { revoked, familyRevoked, revokedBefore, consumedAt }
   }
@@ -293,14 +293,20 @@ function keyOf (sub: string, id: string): string {
   return packed === undefined ? `${sub.length}:${sub}${id}` : packed + sub
 }
 
-/** Each hex digit's value by char code (lowercase only: 'A' and 'a' must not give the same key); -1 otherwise. */
-const HEX_VALUE = new Int8Array(128).fill(-1)
-for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i
+/**
+ * The byte two lowercase hex digits spell, by their two char codes (`a << 8 | b`); -1 for any other pair.
+ * Lowercase only: 'A' and 'a' must not give the same key. 128 KB, one lookup per byte.
+ */
+const HEX_PAIR = new Int16Array(65536).fill(-1)
+for (let hi = 0; hi < 16; hi++) {
+  for (let lo = 0; lo < 16; lo++) HEX_PAIR[('0123456789abcdef'.charCodeAt(hi) << 8) | '0123456789abcdef'.charCodeAt(lo)] = (hi << 4) | lo
+}
 
+/** The byte at `at`; -1 when the two characters there are not lowercase hex digits (or not one-byte at all). */
 function hexByte (id: string, at: number): number {
   const hi = id.charCodeAt(at)
   const lo = id.charCodeAt(at + 1)
-  return hi < 128 && lo < 128 ? (HEX_VALUE[hi] < 0 || HEX_VALUE[lo] < 0 ? -1 : (HEX_VALUE[hi] << 4) | HEX_VALUE[lo]) : -1
+  return (hi | lo) < 256 ? HEX_PAIR[(hi << 8) | lo] : -1
 }
 
 /** The mark and the 16 bytes of a lowercase 8-4-4-4-12 UUID, one character each; undefined for any other string. */
