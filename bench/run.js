@@ -29,7 +29,7 @@ const chartCopy = args.find(a => a.startsWith('--chart='))?.slice(8)
 const CONNECTIONS = 10
 // Whole seconds: autocannon rounds a run up to its next 1 s tick.
 const WARMUP_S = quick ? 1 : 2
-const ROUNDS = quick ? 3 : 5
+const ROUNDS = quick ? 4 : 6 // even: each order (forward, reverse) as often
 const ROUND_S = quick ? 1 : 3
 const RESULTS = path.join(__dirname, 'results')
 const DIST = path.join(__dirname, '..', 'dist')
@@ -230,7 +230,10 @@ async function httpPart () {
   const before = { t: process.hrtime.bigint(), busy: machineBusySeconds(), server: cpuSeconds(server.child.pid), driver: process.cpuUsage() }
   for (const route of valid) await measure(base, route, WARMUP_S, server.child.pid)
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const route of valid) stats[route.name].rounds.push(await measure(base, route, ROUND_S, server.child.pid))
+    // Every other round in reverse (A B C … C B A …): whatever favours a place in the order (the route
+    // before it, drift within a round) falls on both routes of a pair alike over the rounds.
+    const order = round % 2 === 1 ? valid : [...valid].reverse()
+    for (const route of order) stats[route.name].rounds.push(await measure(base, route, ROUND_S, server.child.pid))
     process.stdout.write(`round ${round}/${ROUNDS} done\n`)
   }
   const driver = process.cpuUsage(before.driver)
