@@ -231,9 +231,21 @@ export class RemoteKeySet {
 
   /** One GET of the configured URL: no redirects, 200 and JSON only, bounded in time and size. */
   async #download (): Promise<{ body: unknown, maxAge: number | undefined }> {
-    const timeout = AbortSignal.timeout(this.#config.timeout)
-    // AbortSignal.any is Node 20.3+; before it, closing the app leaves the fetch to its timeout.
-    const signal = typeof AbortSignal.any === 'function' ? AbortSignal.any([timeout, this.#closed.signal]) : timeout
+    // A controller and a timer of our own rather than AbortSignal.timeout: Node holds that signal's timer
+    // only weakly, and a signal collected while the fetch waits never aborts it (a hung fetch for good).
+    const controller = new AbortController()
+    const timer = setTimeout(() => { controller.abort(new DOMException('The JWKS fetch timed out', 'TimeoutError')) }, this.#config.timeout)
+    const onClose = (): void => { controller.abort(new DOMException('The app closed', 'AbortError')) }
+    this.#closed.signal.addEventListener('abort', onClose, { once: true })
+    try {
+      return await this.#fetchKeys(controller.signal)
+    } finally {
+      clearTimeout(timer)
+      this.#closed.signal.removeEventListener('abort', onClose)
+    }
+  }
+
+  async #fetchKeys (signal: AbortSignal): Promise<{ body: unknown, maxAge: number | undefined }> {
     const res = await fetch(this.#config.url, {
       method: 'GET',
       redirect: 'manual',
