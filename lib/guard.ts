@@ -13,6 +13,11 @@ export type { Guard, GuardOptions }
 
 const RESOLVED = Promise.resolve()
 
+/** Whether a guard with these options checks double-submit CSRF on cookie tokens (the guard and OpenAPI ask alike). */
+export function checksCsrf (options: GuardOptions, config: Pick<Config, 'csrf'>): boolean {
+  return options.csrf !== false && config.csrf.protect
+}
+
 export interface GuardContext {
   config: Config
   verify: (token: string) => VerifiedPayload
@@ -53,7 +58,7 @@ export function createGuardFactory (ctx: GuardContext) {
     const count = finders.length
     const fresh = options.fresh === true
     const optional = options.optional === true
-    const csrfOn = options.csrf !== false && config.csrf.protect
+    const csrfOn = checksCsrf(options, config)
     const csrfMethods = config.csrf.methods
     const checkRevoked = options.checkRevoked !== false
     const exempt = config.exemptMethods

@@ -1,4 +1,5 @@
 import type { FastifyInstance, RouteOptions } from 'fastify'
+import { checksCsrf } from './guard'
 import type { Config } from './options'
 import { AuthErrorSchema, type Guard, type GuardOptions, type TokenLocation } from './schemas'
 
@@ -59,7 +60,7 @@ export function describeGuards (factory: (options?: GuardOptions) => Guard, conf
       scopes: options.scopes ?? [],
       allScopes: options.allScopes !== false,
       locations: options.locations ?? config.tokenLocation,
-      csrf: options.csrf !== false && config.csrf.protect,
+      csrf: checksCsrf(options, config),
       names
     })
     return made
