@@ -7,11 +7,11 @@ const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef'
 const TOKEN_BYTES = 310
 const SUBJECT = 'user-4821'
 
-/** An access token minted by the plugin, padded through a small data claim to TOKEN_BYTES. */
-function mint (app) {
+/** An access token minted by the plugin (for SUBJECT unless told), padded through a small data claim to TOKEN_BYTES. */
+function mint (app, subject = SUBJECT) {
   let pad = ''
   for (;;) {
-    const token = app.createAccessToken(SUBJECT, { fresh: true, expiresIn: '2h', data: { role: 'editor', org: pad } })
+    const token = app.createAccessToken(subject, { fresh: true, expiresIn: '2h', data: { role: 'editor', org: pad } })
     if (token.length >= TOKEN_BYTES) return token
     pad += 'x'
   }

@@ -90,7 +90,13 @@ async function measure (base, route, seconds, serverPid) {
   const cpu0 = process.cpuUsage()
   const srv0 = cpuSeconds(serverPid)
   const t0 = process.hrtime.bigint()
-  const instance = autocannon({ url: base + route.path, method: route.method, headers: route.headers, connections: CONNECTIONS, duration: seconds })
+  const options = { url: base + route.path, method: route.method, headers: route.headers, connections: CONNECTIONS, duration: seconds }
+  if (route.cycle !== undefined) {
+    // one Authorization header after the other, from the route's list (many subjects)
+    let next = 0
+    options.requests = [{ setupRequest: request => ({ ...request, headers: { ...request.headers, authorization: route.cycle[next++ % route.cycle.length] } }) }]
+  }
+  const instance = autocannon(options)
   instance.on('response', (_client, _status, _bytes, ms) => { histogram[Math.min(histogram.length - 1, Math.round(ms * 1000))]++ })
   const r = await instance
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
@@ -179,7 +185,7 @@ function table (header, rows) {
 
 /** Where a route comes in each round: the pairs the targets compare sit side by side. */
 const MEASURING_ORDER = ['plain', 'authx-cache', 'empty-hook', 'fastify-jwt-cache', 'fastify-jwt', 'authx', 'floor',
-  'authx-redis', 'authx-cluster', 'header-post', 'cookie']
+  'authx-redis', 'authx-cluster', 'authx-1000', 'authx-redis-1000', 'authx-cluster-1000', 'header-post', 'cookie']
 function measuringRank (name) {
   const i = MEASURING_ORDER.indexOf(name)
   return i === -1 ? MEASURING_ORDER.length : i // the rest (asymmetric) after, in the server's order: stable sort
@@ -384,7 +390,11 @@ function reportedOf ({ http, micro }) {
       { name: `${alg}: requireAccess / @fastify/jwt`, value: ratio(`${prefix}/authx`, `${prefix}/fastify-jwt`), cpu: cpuRatio(`${prefix}/authx`, `${prefix}/fastify-jwt`) }
     )
   }
-  rows.push({ name: 'node:crypto floor / fast-jwt verify (in-process)', value: micro?.verify?.floorToFastJwt })
+  rows.push(
+    { name: 'RedisStore, one node / memory, 1,000 subjects in turn', value: ratio('authx-redis-1000', 'authx-1000'), cpu: cpuRatio('authx-redis-1000', 'authx-1000') },
+    { name: 'RedisStore, Cluster / memory, 1,000 subjects in turn', value: ratio('authx-cluster-1000', 'authx-1000'), cpu: cpuRatio('authx-cluster-1000', 'authx-1000') },
+    { name: 'node:crypto floor / fast-jwt verify (in-process)', value: micro?.verify?.floorToFastJwt }
+  )
   return rows.filter(r => Number.isFinite(r.value))
 }
 

@@ -11,6 +11,7 @@ const { SECRET, mint, floorVerifier } = require('./fixtures')
 const { REDIS_URL, CLUSTER_NODES, uniquePrefix, connectCluster, withTimeout } = require('./redis')
 
 const ok = async () => ({ hello: 'world' })
+const SUBJECTS = 1000
 
 /** The floor as a hook: one HMAC-SHA256 compare, one base64url decode, one JSON.parse. Nothing else. */
 function floorHook (secret) {
@@ -80,6 +81,7 @@ async function main () {
     await child.register(authx, { secret: SECRET })
     child.get('/authx', { onRequest: child.requireAccess }, ok)
     tokens.header = mint(child)
+    app.authxMint = child
   })
   await app.register(async child => {
     await child.register(authx, { secret: SECRET, verifyCache: true })
@@ -145,6 +147,13 @@ async function main () {
   ]
   if (redis['authx-redis'].store !== undefined) routes.push(route('authx-redis', 'requireAccess with the RedisStore, one node (one round trip)'))
   if (redis['authx-cluster'].store !== undefined) routes.push(route('authx-cluster', 'requireAccess with the RedisStore on the Redis Cluster (one round trip)'))
+  // The same three stores with every request carrying the token of one of SUBJECTS subjects in turn: on a
+  // Cluster the store batches reads per subject, so one subject alone would flatter it.
+  const many = Array.from({ length: SUBJECTS }, (_, i) => `Bearer ${mint(app.authxMint, `user-${i}`)}`)
+  const manyRoute = (name, what) => route(`${name}-${SUBJECTS}`, `${what}, ${SUBJECTS} subjects in turn`, { path: `/${name}`, headers: { authorization: many[0] }, cycle: many })
+  routes.push(manyRoute('authx', 'requireAccess, MemoryStore'))
+  if (redis['authx-redis'].store !== undefined) routes.push(manyRoute('authx-redis', 'requireAccess, RedisStore one node'))
+  if (redis['authx-cluster'].store !== undefined) routes.push(manyRoute('authx-cluster', 'requireAccess, RedisStore on the Cluster'))
   for (const [prefix, { algorithm }] of Object.entries(ASYMMETRIC)) {
     const headers = bearer(tokens[prefix])
     routes.push(
