@@ -9,6 +9,10 @@ import t from 'tap'
 // (linked into the parent folder, so resolution walks up to them): no network, a few seconds per setting.
 // AUTHX_PACKAGE_DIR points the matrix at another build (the old packaging, to see it fail).
 
+// Five tsc runs, one after the other: 5 s each on a quiet machine, 20-30 s each on a loaded one (two
+// suites at once), which tap's 120 s per file does not cover.
+t.setTimeout(600_000)
+
 const root = join(__dirname, '..', '..')
 const packageDir = process.env.AUTHX_PACKAGE_DIR ?? root
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
