@@ -186,7 +186,7 @@ export class RedisStore implements TokenStore {
   readonly #prefix: string
   readonly #now: () => number
   readonly #wait: ReplicaWait | undefined
-  readonly #reads: DataLoader<TokenRef, TokenStatus>
+  readonly #reads: DataLoader<TokenRef, Answer | Promise<TokenStatus>>
 
   constructor (options: RedisStoreOptions) {
     if (options.client !== undefined && options.url !== undefined) throw badArgument('RedisStore takes { client } or { url }, not both')
@@ -219,26 +219,28 @@ export class RedisStore implements TokenStore {
    * the turn's I/O callbacks have run; nothing is cached.
    */
   status (ref: TokenRef): Promise<TokenStatus> {
-    return this.#reads.load(ref)
+    // a promise resolved with a promise follows it: a Cluster call settles with its own subject's MGET
+    return this.#reads.load(ref) as Promise<TokenStatus>
   }
 
-  /** The batch behind `status`: an answer or an Error per ref, in order (DataLoader rejects a ref's call with its Error). */
-  async #readAll (refs: readonly TokenRef[]): Promise<Array<TokenStatus | Error>> {
+  /**
+   * The batch behind `status`: an answer per ref, in order. On a Cluster each subject's MGET goes to its own
+   * node and its calls settle with it alone (an answer here may be a promise, which the call then follows):
+   * a slow or hung node delays and fails only the calls about its subjects.
+   */
+  #readAll (refs: readonly TokenRef[]): Promise<Array<Answer | Promise<TokenStatus>>> {
     const bases = refs.map(ref => this.#subject(ref.sub))
-    if (this.#client.isCluster !== true) return statusesOf(refs, bases, await this.#client.mget(statusKeys(refs, bases)))
+    if (this.#client.isCluster !== true) return this.#client.mget(statusKeys(refs, bases)).then(values => statusesOf(refs, bases, values))
     const bySubject = new Map<string, number[]>()
     bases.forEach((base, i) => { const at = bySubject.get(base); if (at === undefined) bySubject.set(base, [i]); else at.push(i) })
-    const answers = new Array<TokenStatus | Error>(refs.length)
-    await Promise.all(Array.from(bySubject.values(), async at => {
+    const answers = new Array<Promise<TokenStatus>>(refs.length)
+    for (const at of bySubject.values()) {
       const group = at.map(i => refs[i])
       const groupBases = at.map(i => bases[i])
-      try {
-        statusesOf(group, groupBases, await this.#client.mget(statusKeys(group, groupBases))).forEach((s, k) => { answers[at[k]] = s })
-      } catch (err) {
-        for (const i of at) answers[i] = err instanceof Error ? err : new Error('RedisStore: MGET failed')
-      }
-    }))
-    return answers
+      const read = this.#client.mget(statusKeys(group, groupBases)).then(values => statusesOf(group, groupBases, values))
+      at.forEach((i, k) => { answers[i] = read.then(statuses => answerOf(statuses[k])) })
+    }
+    return Promise.resolve(answers)
   }
 
   async revokeToken (ref: TokenRef, ttlSeconds: number): Promise<void> {
@@ -363,10 +365,18 @@ function statusKeys (refs: readonly TokenRef[], bases: string[]): string[] {
   return keys
 }
 
+/** One ref's answer from a batch: its status, or the Error that fails its call (DataLoader rejects the call with it). */
+type Answer = TokenStatus | Error
+
+function answerOf (answer: Answer): TokenStatus {
+  if (answer instanceof Error) throw answer
+  return answer
+}
+
 /** The MGET reply for `statusKeys(refs)`, read back as one status per ref. */
-function statusesOf (refs: readonly TokenRef[], bases: string[], values: Array<string | null>): Array<TokenStatus | Error> {
+function statusesOf (refs: readonly TokenRef[], bases: string[], values: Array<string | null>): Answer[] {
   if (!Array.isArray(values)) throw new Error('RedisStore: MGET answered something other than a list')
-  const out = new Array<TokenStatus | Error>(refs.length)
+  const out = new Array<Answer>(refs.length)
   let j = 0
   for (let i = 0; i < refs.length; i++) {
     const n = refs[i].fam === undefined ? 3 : 4

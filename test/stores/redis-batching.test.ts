@@ -13,7 +13,7 @@ const HOUR = 3600
  * A client in process memory that records every MGET: enough of ioredis for `status` (which only reads),
  * with `mget` failing for any key that contains `failOn`.
  */
-function memoryClient (options: { cluster?: boolean, failOn?: string } = {}) {
+function memoryClient (options: { cluster?: boolean, failOn?: string, holdOn?: { key: string, until: Promise<void> } } = {}) {
   const data = new Map<string, string>()
   const mgets: string[][] = []
   const client: RedisClient = {
@@ -21,6 +21,8 @@ function memoryClient (options: { cluster?: boolean, failOn?: string } = {}) {
     async mget (keys) {
       mgets.push(keys)
       if (options.failOn !== undefined && keys.some(k => k.includes(options.failOn as string))) throw new Error('connection lost')
+      const hold = options.holdOn
+      if (hold !== undefined && keys.some(k => k.includes(hold.key))) await hold.until
       return keys.map(k => data.get(k) ?? null)
     },
     async get (key) { return data.get(key) ?? null },
@@ -98,6 +100,22 @@ t.test('a failed MGET rejects every call it carried, and only those', async t =>
   const [x, y] = await Promise.allSettled([clustered.status({ sub: 'x', jti: '1' }), clustered.status({ sub: 'y', jti: '2' })])
   t.equal(x.status, 'rejected', 'a Cluster: the failed subject\'s call fails')
   t.strictSame(y, { status: 'fulfilled', value: ALL_CLEAR }, 'another subject\'s MGET answered')
+})
+
+t.test('on a Cluster client: a node that does not answer holds up only the calls about its subjects', async t => {
+  let release = (): void => {}
+  const until = new Promise<void>(resolve => { release = resolve })
+  const { client, data, mgets } = memoryClient({ cluster: true, holdOn: { key: '{x}', until } })
+  const store = new RedisStore({ client, prefix: 'p:' })
+  data.set('p:{y}:jti:2', '1')
+  let xSettled = false
+  const x = store.status({ sub: 'x', jti: '1' }).finally(() => { xSettled = true })
+  const y = await store.status({ sub: 'y', jti: '2' })
+  t.equal(mgets.length, 2, 'one batch, two MGETs')
+  t.equal(y.revoked, true, 'the other subject\'s call is answered')
+  t.equal(xSettled, false, 'while the held node\'s call still waits')
+  release()
+  t.strictSame(await x, ALL_CLEAR, 'which is answered once its node is')
 })
 
 t.test('on a Cluster client: one MGET per subject (its keys share a slot), never one across slots', async t => {
