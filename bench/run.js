@@ -317,10 +317,10 @@ function growthPart () {
   const rows = []
   for (const r of growth.results) {
     if (r.skipped !== undefined) { console.log(`SKIPPED: growth, ${r.store}: ${r.skipped}`); continue }
-    for (const s of r.sizes) rows.push([`${r.store}, ${fmt(s.size)} revoked${s.after ? ' (after deleting)' : ''}`, fmt(s.opsPerSec), s.fillMs === undefined ? '' : fmt(s.fillMs)])
-    rows.push([`${r.store}: ${fmt(r.largest)} / 0`, fmt(r.ratio, 2), ''])
+    for (const s of r.sizes) rows.push([`${r.store}, ${fmt(s.size)} revoked${s.after ? ' (after deleting)' : ''}`, fmt(s.opsPerSec), s.cpuUs === undefined ? '' : fmt(s.cpuUs, 2), s.fillMs === undefined ? '' : fmt(s.fillMs)])
+    rows.push([`${r.store}: ${fmt(r.largest)} / 0${r.opsRatio === undefined ? '' : ' (by CPU per call; ops/s: ' + fmt(r.opsRatio, 2) + ')'}`, fmt(r.ratio, 2), '', ''])
   }
-  if (rows.length > 0) console.log(table(['store, size', 'ops/s', 'fill ms'], rows))
+  if (rows.length > 0) console.log(table(['store, size', 'ops/s', 'cpu µs/call', 'fill ms'], rows))
   for (const r of growth.results) if (r.statistic !== undefined) console.log(`  ${r.store}: ${r.statistic}`)
   return growth
 }

@@ -471,9 +471,11 @@ function connect (url: string, commandTimeout: number): RedisClient {
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt: number) => Math.min(attempt * 50, 250),
-    // No auto-pipelining: the store already sends the reads of one event-loop turn as one MGET, and
-    // ioredis's auto-pipelining would add a pipeline per MGET and hold each batch behind the one in flight.
-    enableAutoPipelining: false,
+    // Writes issued in the same event-loop turn go out in one pipeline (fewer syscalls under load). Not the
+    // guards' reads: the store already sends a turn's reads as one MGET, which a pipeline would only wrap
+    // and hold behind the one in flight.
+    enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: ['mget'],
     // a restarted Redis loading its AOF: look again every 100 ms, not every second (ioredis's default)
     maxLoadingRetryTime: 100
   })
