@@ -233,6 +233,8 @@ export class RedisStore implements TokenStore {
     if (this.#client.isCluster !== true) return this.#client.mget(statusKeys(refs, bases)).then(values => statusesOf(refs, bases, values))
     const bySubject = new Map<string, number[]>()
     bases.forEach((base, i) => { const at = bySubject.get(base); if (at === undefined) bySubject.set(base, [i]); else at.push(i) })
+    // one subject (one slot): one MGET, settled as one, as on a single node
+    if (bySubject.size === 1) return this.#client.mget(statusKeys(refs, bases)).then(values => statusesOf(refs, bases, values))
     const answers = new Array<Promise<TokenStatus>>(refs.length)
     for (const at of bySubject.values()) {
       const group = at.map(i => refs[i])

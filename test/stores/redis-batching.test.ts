@@ -134,6 +134,20 @@ t.test('on a Cluster client: one MGET per subject (its keys share a slot), never
   t.strictSame(answers.map(a => a.revoked), [false, true, false])
 })
 
+t.test('on a Cluster client: calls about one subject only are one MGET, each answered for its own token', async t => {
+  const { client, data, mgets } = memoryClient({ cluster: true })
+  const store = new RedisStore({ client, prefix: 'p:' })
+  data.set('p:{a}:jti:2', '1')
+  data.set('p:{a}:fam:F', '1')
+  const answers = await Promise.all([
+    store.status({ sub: 'a', jti: '1' }),
+    store.status({ sub: 'a', jti: '2' }),
+    store.status({ sub: 'a', jti: '3', fam: 'F' })
+  ])
+  t.equal(mgets.length, 1)
+  t.strictSame(answers, [ALL_CLEAR, { revoked: true, familyRevoked: false, revokedBefore: 0, consumedAt: 0 }, { revoked: false, familyRevoked: true, revokedBefore: 0, consumedAt: 0 }])
+})
+
 /** Counts the MGETs a real client sends, and what their keys were. */
 function countMgets (connections: Redis[]): { keys: string[][], stop: () => void } {
   const keys: string[][] = []
