@@ -1,5 +1,5 @@
 import t from 'tap'
-import { SECRET, build, payloadOf } from './helpers/app'
+import { SECRET, build, payloadOf, tamperSignature } from './helpers/app'
 
 const options = { secret: SECRET, tokenLocation: ['cookies', 'headers'] as Array<'cookies' | 'headers'> }
 
@@ -90,6 +90,6 @@ t.test('getCsrfToken verifies the token and returns its claim', async t => {
   const app = await build(options)
   const token = app.createAccessToken('a')
   t.equal(app.authx.getCsrfToken(token), payloadOf(token).csrf)
-  t.throws(() => app.authx.getCsrfToken(token.slice(0, -2) + 'xx'), { code: 'FST_AUTHX_INVALID_TOKEN' })
+  t.throws(() => app.authx.getCsrfToken(tamperSignature(token)), { code: 'FST_AUTHX_INVALID_TOKEN' })
   await app.close()
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryStore } from '../lib/index'
-import { SECRET, bearer, build, hs256, testClock } from './helpers/app'
+import { SECRET, bearer, build, hs256, tamperSignature, testClock } from './helpers/app'
 import { ProbeStore } from './helpers/stores'
 
 t.test('revokeToken by payload or by encoded token, keyed on jti', async t => {
@@ -192,7 +192,7 @@ t.test('revokeToken of an expired token still ends what was minted from it', asy
   await rotating.authx.revokeToken(r1) // encoded and expired: verified all the same
   t.equal((await rotating.inject({ url: '/refresh', headers: bearer(r2.refresh_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN', 'the pair rotated from it is refused')
   t.equal((await rotating.inject({ url: '/access', headers: bearer(r2.access_token) })).json().code, 'FST_AUTHX_REVOKED_TOKEN')
-  await t.rejects(rotating.authx.revokeToken(r1.slice(0, -2) + 'xx'), { code: 'FST_AUTHX_INVALID_TOKEN' }, 'an expired token must still verify')
+  await t.rejects(rotating.authx.revokeToken(tamperSignature(r1)), { code: 'FST_AUTHX_INVALID_TOKEN' }, 'an expired token must still verify')
   await app.close(); await rotating.close()
 })
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { VerifyCache } from '../lib/verify-cache'
-import { SECRET, bearer, build, testClock } from './helpers/app'
+import { SECRET, bearer, build, tamperSignature, testClock } from './helpers/app'
 
 const clock = 1_800_000_000_000
 const now = () => clock / 1000
@@ -82,7 +82,7 @@ t.test('verifyCache: cached verification, revocation still checked, cached claim
   t.equal((await app.inject({ url: '/access', headers: bearer(short) })).statusCode, 200)
   clock.advance(1000)
   t.equal((await app.inject({ url: '/access', headers: bearer(short) })).json().code, 'FST_AUTHX_TOKEN_EXPIRED', 'a cached token still expires')
-  t.equal((await app.inject({ url: '/access', headers: bearer(token.slice(0, -2) + 'AA') })).statusCode, 401, 'a forged variant is not served from the cache')
+  t.equal((await app.inject({ url: '/access', headers: bearer(tamperSignature(token)) })).json().code, 'FST_AUTHX_INVALID_TOKEN', 'a forged variant with the same cache key (the token\'s end) is not served from the cache')
   await app.close()
   const sized = await build({ secret: SECRET, verifyCache: 10 })
   t.equal((await sized.inject({ url: '/access', headers: bearer(sized.createAccessToken('a')) })).statusCode, 200, 'a cache size')

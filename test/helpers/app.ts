@@ -56,6 +56,16 @@ export function hs256 (payload: unknown, key: string | Buffer = SECRET, header: 
   return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`
 }
 
+/**
+ * The token with its signature's first character changed: always another signature (that character
+ * carries six whole bits; the last one carries only four, so changing it may decode to the same bytes),
+ * and the end of the token, which the verify cache is keyed by, stays as it was.
+ */
+export function tamperSignature (token: string): string {
+  const i = token.lastIndexOf('.') + 1
+  return token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1)
+}
+
 /** The error `register` fails with (undefined when it succeeds). */
 export async function registerError (options: unknown): Promise<any> {
   const app = Fastify()
