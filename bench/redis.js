@@ -58,35 +58,34 @@ async function connectCluster (nodes = CLUSTER_NODES) {
   }
 }
 
-/** Deletes exactly the keys starting with `prefix` (SCAN MATCH + UNLINK), on one node or every master; returns the count. */
-async function deleteByPrefix (client, prefix) {
-  if (/[*?[\]\\]/.test(prefix)) throw new Error(`deleteByPrefix: a glob character in ${prefix}`)
+/** Calls `each(node, keys)` for every SCAN MATCH page of the keys starting with `prefix`, on one node or every master. */
+async function scanPrefix (client, prefix, each) {
   const nodes = typeof client.nodes === 'function' ? client.nodes('master') : [client]
-  let deleted = 0
   for (const node of nodes) {
     let cursor = '0'
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000)
       cursor = next
-      // UNLINK one key at a time on a cluster (keys of many slots); batched on one node.
-      if (keys.length > 0) deleted += typeof client.nodes === 'function' ? (await Promise.all(keys.map(k => node.unlink(k)))).reduce((a, b) => a + b, 0) : await node.unlink(...keys)
+      if (keys.length > 0) await each(node, keys)
     } while (cursor !== '0')
   }
+}
+
+/** Deletes exactly the keys starting with `prefix` (SCAN MATCH + UNLINK), on one node or every master; returns the count. */
+async function deleteByPrefix (client, prefix) {
+  if (/[*?[\]\\]/.test(prefix)) throw new Error(`deleteByPrefix: a glob character in ${prefix}`)
+  let deleted = 0
+  await scanPrefix(client, prefix, async (node, keys) => {
+    // UNLINK one key at a time on a cluster (keys of many slots); batched on one node.
+    deleted += typeof client.nodes === 'function' ? (await Promise.all(keys.map(k => node.unlink(k)))).reduce((a, b) => a + b, 0) : await node.unlink(...keys)
+  })
   return deleted
 }
 
 /** Counts the keys starting with `prefix` (SCAN MATCH): what the benchmarks left behind, if anything. */
 async function countByPrefix (client, prefix) {
-  const nodes = typeof client.nodes === 'function' ? client.nodes('master') : [client]
   let count = 0
-  for (const node of nodes) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000)
-      cursor = next
-      count += keys.length
-    } while (cursor !== '0')
-  }
+  await scanPrefix(client, prefix, (_node, keys) => { count += keys.length })
   return count
 }
 

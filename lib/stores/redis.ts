@@ -230,19 +230,22 @@ export class RedisStore implements TokenStore {
    */
   #readAll (refs: readonly TokenRef[]): Promise<Array<Answer | Promise<TokenStatus>>> {
     const bases = refs.map(ref => this.#subject(ref.sub))
-    if (this.#client.isCluster !== true) return this.#client.mget(statusKeys(refs, bases)).then(values => statusesOf(refs, bases, values))
+    if (this.#client.isCluster !== true) return this.#read(refs, bases)
     const bySubject = new Map<string, number[]>()
     bases.forEach((base, i) => { const at = bySubject.get(base); if (at === undefined) bySubject.set(base, [i]); else at.push(i) })
     // one subject (one slot): one MGET, settled as one, as on a single node
-    if (bySubject.size === 1) return this.#client.mget(statusKeys(refs, bases)).then(values => statusesOf(refs, bases, values))
+    if (bySubject.size === 1) return this.#read(refs, bases)
     const answers = new Array<Promise<TokenStatus>>(refs.length)
     for (const at of bySubject.values()) {
-      const group = at.map(i => refs[i])
-      const groupBases = at.map(i => bases[i])
-      const read = this.#client.mget(statusKeys(group, groupBases)).then(values => statusesOf(group, groupBases, values))
+      const read = this.#read(at.map(i => refs[i]), at.map(i => bases[i]))
       at.forEach((i, k) => { answers[i] = read.then(statuses => answerOf(statuses[k])) })
     }
     return Promise.resolve(answers)
+  }
+
+  /** One MGET of these refs' keys (`bases`: each ref's subject key prefix), read back as one answer per ref. */
+  async #read (refs: readonly TokenRef[], bases: string[]): Promise<Answer[]> {
+    return statusesOf(refs, bases, await this.#client.mget(statusKeys(refs, bases)))
   }
 
   async revokeToken (ref: TokenRef, ttlSeconds: number): Promise<void> {

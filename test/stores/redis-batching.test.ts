@@ -13,7 +13,7 @@ const HOUR = 3600
  * A client in process memory that records every MGET: enough of ioredis for `status` (which only reads),
  * with `mget` failing for any key that contains `failOn`.
  */
-function memoryClient (options: { cluster?: boolean, failOn?: string, holdOn?: { key: string, until: Promise<void> } } = {}) {
+function memoryClient (options: { cluster?: boolean, failOn?: string, holdOn?: { key: string, until: Promise<void> }, reply?: (keys: string[]) => unknown } = {}) {
   const data = new Map<string, string>()
   const mgets: string[][] = []
   const client: RedisClient = {
@@ -23,6 +23,7 @@ function memoryClient (options: { cluster?: boolean, failOn?: string, holdOn?: {
       if (options.failOn !== undefined && keys.some(k => k.includes(options.failOn as string))) throw new Error('connection lost')
       const hold = options.holdOn
       if (hold !== undefined && keys.some(k => k.includes(hold.key))) await hold.until
+      if (options.reply !== undefined) return options.reply(keys) as Array<string | null>
       return keys.map(k => data.get(k) ?? null)
     },
     async get (key) { return data.get(key) ?? null },
@@ -100,6 +101,15 @@ t.test('a failed MGET rejects every call it carried, and only those', async t =>
   const [x, y] = await Promise.allSettled([clustered.status({ sub: 'x', jti: '1' }), clustered.status({ sub: 'y', jti: '2' })])
   t.equal(x.status, 'rejected', 'a Cluster: the failed subject\'s call fails')
   t.strictSame(y, { status: 'fulfilled', value: ALL_CLEAR }, 'another subject\'s MGET answered')
+})
+
+t.test('an MGET reply of the wrong shape fails the calls it cannot answer, never reads as all clear', async t => {
+  const short = new RedisStore({ client: memoryClient({ reply: keys => keys.slice(0, 4).map(() => null) }).client, prefix: 'p:' })
+  const [first, second] = await Promise.allSettled([short.status({ sub: 'a', jti: '1' }), short.status({ sub: 'b', jti: '2' })])
+  t.strictSame(first, { status: 'fulfilled', value: ALL_CLEAR }, 'a reply with the first call\'s three values answers it')
+  t.match(second, { status: 'rejected', reason: { message: 'RedisStore: MGET answered too few values' } }, 'the call the reply is too short for fails')
+  const notList = new RedisStore({ client: memoryClient({ reply: () => 'OK' }).client, prefix: 'p:' })
+  await t.rejects(notList.status({ sub: 'a', jti: '1' }), { message: 'RedisStore: MGET answered something other than a list' })
 })
 
 t.test('on a Cluster client: a node that does not answer holds up only the calls about its subjects', async t => {
