@@ -6,6 +6,7 @@
 const { generateKeyPairSync } = require('node:crypto')
 const Fastify = require('fastify')
 const fastifyJwt = require('@fastify/jwt')
+const { createVerifier } = require('fast-jwt')
 const authx = require('fastify-authx')
 const { SECRET, mint, floorVerifier } = require('./fixtures')
 const { REDIS_URL, CLUSTER_NODES, uniquePrefix, connectCluster, withTimeout } = require('./redis')
@@ -22,6 +23,25 @@ function floorHook (secret) {
     const payload = verify(header.slice(7))
     if (payload === null) return reply.code(401).send()
     request.user = payload
+  }
+}
+
+/**
+ * fast-jwt's bare verifier as a hook, and nothing else (no claim of the plugin's, no store): the least a guard
+ * that verifies through fast-jwt, as this plugin must (@fastify/jwt is built on it), can cost. Beside the floor
+ * and @fastify/jwt, it bounds what requireAccess can reach against each.
+ */
+function fastJwtHook (secret) {
+  const verify = createVerifier({ key: secret, algorithms: ['HS256'] })
+  return function fastJwt (request, reply, done) {
+    const header = request.headers.authorization
+    if (header === undefined) return reply.code(401).send()
+    try {
+      request.user = verify(header.slice(7))
+    } catch {
+      return reply.code(401).send()
+    }
+    done()
   }
 }
 
@@ -68,6 +88,7 @@ async function main () {
   app.get('/plain', ok)
   app.get('/empty-hook', { onRequest: async () => {} }, ok)
   app.get('/floor', { onRequest: floorHook(SECRET) }, ok)
+  app.get('/fast-jwt', { onRequest: fastJwtHook(SECRET) }, ok)
 
   await app.register(async child => {
     await child.register(fastifyJwt, { secret: SECRET })
@@ -80,6 +101,9 @@ async function main () {
   await app.register(async child => {
     await child.register(authx, { secret: SECRET })
     child.get('/authx', { onRequest: child.requireAccess }, ok)
+    // A hook that does nothing, in the plugin's context (its @fastify/cookie onSend hook, its decorators): the
+    // least any guard there can cost.
+    child.get('/empty-authx', { onRequest: (_request, _reply, done) => { done() } }, ok)
     tokens.header = mint(child)
     app.authxMint = child
   })
@@ -136,8 +160,10 @@ async function main () {
     route('fastify-jwt', 'hand-written await request.jwtVerify() (@fastify/jwt, HS256)'),
     route('fastify-jwt-cache', 'the same with fast-jwt\'s verify cache'),
     route('floor', 'one HMAC-SHA256 compare + base64url decode + JSON.parse'),
+    route('fast-jwt', 'fast-jwt\'s bare verifier (createVerifier, HS256) as a hook, nothing else'),
     route('authx', 'onRequest: app.requireAccess (header, MemoryStore revocation check)'),
     route('authx-cache', 'requireAccess with verifyCache: true'),
+    route('empty-authx', 'an onRequest hook that does nothing, in the context fastify-authx is registered in', { guarded: false }),
     route('cookie', 'POST, token in the access cookie + X-CSRF-TOKEN header', {
       method: 'POST', headers: { cookie: `access_token_cookie=${tokens.cookie}`, 'x-csrf-token': tokens.csrf }
     }),
