@@ -4,10 +4,10 @@
 // the plugin's store API (app.authx.store.revokeToken), as the plugin itself writes them.
 //   MemoryStore: one child process per size, each holding its own store (its heap, its GC), measured in
 //     rotating rounds (0, 10k, 100k, 1M, 0, 10k, …), pinned to the core this process runs on.
-//   RedisStore (REDIS_URL): one keyspace, so the sizes can only come one after the other: 0, 10k, 100k,
-//     1M, then every key of this run deleted and 0 again; the baseline is the mean of the two 0s (drift
-//     falls on both ends). 16 guarded calls in flight. Keys carry a prefix of this run's own and are
-//     deleted (SCAN MATCH + UNLINK) at the end, whatever happens; they also expire by themselves.
+//   RedisStore (REDIS_URL): one database of that server per size (12, 13, 14, 15 by default; GROWTH_REDIS_DB
+//     moves the first), each with its own app and store, measured in rotating rounds as the MemoryStore
+//     is, 16 guarded calls in flight. Keys carry a prefix of this run's own and are deleted (SCAN MATCH +
+//     UNLINK) at the end, whatever happens; they also expire by themselves.
 // After `npm run build`: node bench/growth.js [--quick] [--json] [--stores=memory,redis]
 const assert = require('node:assert/strict')
 const { fork } = require('node:child_process')
@@ -25,7 +25,9 @@ const MEMORY_SIZES = [0, 10_000, 100_000, 1_000_000]
 const REDIS_SIZES = quick ? [0, 10_000, 100_000] : [0, 10_000, 100_000, 1_000_000]
 const ROUNDS = quick ? 3 : 7
 const ROUND_MS = quick ? 250 : 600
-const REDIS_ROUNDS = quick ? 3 : 5
+const REDIS_ROUNDS = quick ? 3 : 7
+/** The first of the databases (SELECT) the Redis part uses on REDIS_URL's server, one per size; the default server has 16. */
+const REDIS_DB = Number(process.env.GROWTH_REDIS_DB ?? 12)
 const REDIS_ROUND_MS = quick ? 400 : 1000
 const IN_FLIGHT = 16
 /** Pause after each Redis fill, before measuring (see redisGrowth). */
@@ -185,71 +187,78 @@ async function memoryGrowth () {
   }
 }
 
-// ---- RedisStore: one keyspace, sizes in sequence ----
+// ---- RedisStore: one database per size, rotating rounds ----
+
+/** REDIS_URL with another database (SELECT n): the sizes' keyspaces sit side by side on the one server. */
+function withDb (url, db) {
+  const u = new URL(url)
+  u.pathname = `/${db}`
+  return u.toString()
+}
 
 async function redisGrowth () {
-  let admin
+  const urls = REDIS_SIZES.map((_, i) => withDb(REDIS_URL, REDIS_DB + i))
+  const admins = []
   try {
-    admin = await connectNode(REDIS_URL)
+    for (const url of urls) admins.push(await connectNode(url))
   } catch (err) {
-    return { store: 'redis', skipped: `Redis at ${REDIS_URL} unreachable (${err.message})` }
+    for (const admin of admins) admin.disconnect()
+    return { store: 'redis', skipped: `Redis at ${REDIS_URL}, databases ${REDIS_DB}-${REDIS_DB + REDIS_SIZES.length - 1}: unreachable (${err.message})` }
   }
   const prefix = uniquePrefix('growth')
-  const store = new authx.RedisStore({ url: REDIS_URL, prefix })
-  let app
-  const cleanup = async () => deleteByPrefix(admin, prefix)
+  const stores = urls.map(url => new authx.RedisStore({ url, prefix }))
+  const apps = []
+  const cleanup = async () => (await Promise.all(admins.map(admin => deleteByPrefix(admin, prefix)))).reduce((a, b) => a + b, 0)
   const onSignal = signal => { cleanup().finally(() => process.kill(process.pid, signal)) }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    app = await makeApp({ store })
-    const token = mint(app)
-    const dbsizeBefore = await admin.dbsize()
-    const measure = async () => {
-      await asyncRun(app.requireAccess, token, quick ? 300 : 800) // warm-up, and the store's connection
-      const samples = []
-      const cpuSamples = []
-      for (let r = 0; r < REDIS_ROUNDS; r++) samples.push(await asyncRun(app.requireAccess, token, REDIS_ROUND_MS, us => cpuSamples.push(us)))
-      return { opsPerSec: median(samples), samples, cpuUs: median(cpuSamples), cpuSamples }
-    }
-    const sizes = []
-    let filled = 0
-    let victim
-    for (const size of REDIS_SIZES) {
-      const added = await fill(app, size - filled)
-      victim ??= added.victim
-      filled = size
+    const dbsizeBefore = await Promise.all(admins.map(admin => admin.dbsize()))
+    const fills = []
+    for (const [i, size] of REDIS_SIZES.entries()) {
+      const app = await makeApp({ store: stores[i] })
+      apps.push(app)
+      const token = mint(app)
+      const { victim, fillMs } = await fill(app, size)
       await checkGuard(app, token, victim)
-      // Redis keeps working after a large fill (its keyspace is rehashed incrementally, partly in its
-      // timer): measured at once, the first rounds after 100k writes ran at half the speed of the last.
-      if (added.fillMs > 0) await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
-      sizes.push({ size, ...await measure(), fillMs: added.fillMs, dbsize: await admin.dbsize() })
+      fills.push({ token, fillMs })
     }
+    // Redis keeps working after a large fill (its keyspace is rehashed incrementally, partly in its
+    // timer): measured at once, the first rounds after 100k writes ran at half the speed of the last.
+    await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
+    for (const [i, app] of apps.entries()) await asyncRun(app.requireAccess, fills[i].token, quick ? 300 : 800) // warm-up, and the store's connection
+    const samples = REDIS_SIZES.map(() => [])
+    const cpuSamples = REDIS_SIZES.map(() => [])
+    for (let r = 0; r < REDIS_ROUNDS; r++) {
+      for (const [i, app] of apps.entries()) samples[i].push(await asyncRun(app.requireAccess, fills[i].token, REDIS_ROUND_MS, us => cpuSamples[i].push(us)))
+    }
+    const dbsize = await Promise.all(admins.map(admin => admin.dbsize()))
+    const sizes = REDIS_SIZES.map((size, i) => ({
+      size, db: REDIS_DB + i, opsPerSec: median(samples[i]), samples: samples[i], cpuUs: median(cpuSamples[i]), cpuSamples: cpuSamples[i], fillMs: fills[i].fillMs, dbsize: dbsize[i]
+    }))
+    const filled = REDIS_SIZES.reduce((a, b) => a + b, 0)
     const deleted = await cleanup()
     assert.equal(deleted, filled, `deleted ${deleted} keys of ${prefix}, wrote ${filled}`)
-    const after = { size: 0, after: true, ...await measure(), dbsize: await admin.dbsize() }
-    const baseline = (sizes[0].opsPerSec + after.opsPerSec) / 2
-    const cpuBaseline = (sizes[0].cpuUs + after.cpuUs) / 2
     return {
       store: 'redis',
       url: REDIS_URL,
-      statistic: `median of ${REDIS_ROUNDS} rounds x ${REDIS_ROUND_MS} ms per size, ${IN_FLIGHT} calls in flight; baseline: mean of 0 before and 0 after; ` +
-        'the ratio is by the guard\'s CPU per call (this process), ops/s also depend on Redis\'s own work on the same cores',
+      statistic: `median of ${REDIS_ROUNDS} rotating rounds x ${REDIS_ROUND_MS} ms, one database per size (${REDIS_DB}-${REDIS_DB + REDIS_SIZES.length - 1}), ` +
+        `${IN_FLIGHT} calls in flight; the ratio is by the guard's CPU per call (this process), ops/s also depend on Redis's own work on the same cores`,
       dbsizeBefore,
-      sizes: [...sizes, after],
+      sizes,
       deleted,
-      // the guard's cost: CPU per call, baseline ÷ largest (higher is better, as the other ratios)
-      ratio: cpuBaseline / sizes.at(-1).cpuUs,
-      opsRatio: sizes.at(-1).opsPerSec / baseline,
+      // the guard's cost: CPU per call, 0 ÷ largest (higher is better, as the other ratios)
+      ratio: sizes[0].cpuUs / sizes.at(-1).cpuUs,
+      opsRatio: sizes.at(-1).opsPerSec / sizes[0].opsPerSec,
       largest: sizes.at(-1).size
     }
   } finally {
-    await app?.close()
-    await store.close().catch(() => {})
+    for (const app of apps) await app.close()
+    for (const store of stores) await store.close().catch(() => {})
     await withTimeout(cleanup(), 60_000, 'cleanup').catch(err => console.error(`growth: could not delete ${prefix}* keys: ${err.message}`))
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
-    admin.disconnect()
+    for (const admin of admins) admin.disconnect()
   }
 }
 
@@ -266,7 +275,7 @@ async function main () {
   for (const r of results) {
     if (r.skipped !== undefined) { console.log(`${r.store}: SKIPPED: ${r.skipped}`); continue }
     console.log(`${r.store} (${r.statistic})`)
-    for (const s of r.sizes) console.log(`  ${String(s.size).padStart(9)} revoked${s.after ? ' (after cleanup)' : ''}  ${Math.round(s.opsPerSec).toLocaleString('en-US').padStart(9)} ops/s${s.fillMs ? `  (filled in ${s.fillMs} ms)` : ''}`)
+    for (const s of r.sizes) console.log(`  ${String(s.size).padStart(9)} revoked  ${Math.round(s.opsPerSec).toLocaleString('en-US').padStart(9)} ops/s${s.cpuUs === undefined ? '' : `  ${s.cpuUs.toFixed(2)} µs CPU a call`}${s.fillMs ? `  (filled in ${s.fillMs} ms)` : ''}`)
     console.log(`  ${r.largest.toLocaleString('en-US')} / 0: ${r.ratio.toFixed(2)}`)
   }
 }
