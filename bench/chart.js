@@ -59,7 +59,8 @@ function panel (y, title, items, { end, step, digits, unit = '' }) {
     }
     const shown = Number.isFinite(item.value) ? fixed(item.value, digits) + unit : ''
     const target = Number.isInteger(item.target) ? String(item.target) : fixed(item.target, digits)
-    const verdict = item.target === undefined ? (item.note ?? '') : `${item.comparison} ${target}${unit}  ${item.status}`
+    const reach = Number.isFinite(item.bound) && item.bound < item.target ? ', out of reach' : ''
+    const verdict = item.target === undefined ? (item.note ?? '') : `${item.comparison} ${target}${unit}  ${item.status}${reach}`
     out.push(`<text x="${BAR_X + BAR_W + 10}" y="${cy + 4}" font-size="12"><tspan font-weight="600">${escape(shown)}</tspan>` +
       `<tspan fill="${item.target === undefined ? '#616161' : color}" dx="${shown === '' ? 0 : 8}">${escape(verdict)}</tspan></text>`)
   })
