@@ -27,10 +27,10 @@ const ROUNDS = quick ? 3 : 7
 const ROUND_MS = quick ? 250 : 600
 const REDIS_ROUNDS = quick ? 3 : 7
 /** The first of the databases (SELECT) the Redis part uses on REDIS_URL's server, one per size; the default server has 16. */
-const REDIS_DB = Number(process.env.GROWTH_REDIS_DB ?? 12)
+const REDIS_DB = process.env.GROWTH_REDIS_DB === undefined ? 12 : Number(process.env.GROWTH_REDIS_DB)
 const REDIS_ROUND_MS = quick ? 400 : 1000
 const IN_FLIGHT = 16
-/** Pause after each Redis fill, before measuring (see redisGrowth). */
+/** Pause after the Redis fills, before measuring (see redisGrowth). */
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 5000)
 const BATCH = 500
 const WRITE_BATCH = 5000
@@ -47,8 +47,11 @@ async function makeApp (options = {}) {
   return app
 }
 
-/** Revokes `count` jtis of other subjects through the plugin's store; the first is a token checked to be refused. */
-async function fill (app, count) {
+/**
+ * Revokes `count` jtis of other subjects through the plugin's store; the first is a token checked to be
+ * refused. Between batches of writes, `stop()` may end it (a signal): it throws once the batch in flight is written.
+ */
+async function fill (app, count, stop = () => false) {
   const store = app.authx.store
   const started = Date.now()
   let victim
@@ -58,6 +61,7 @@ async function fill (app, count) {
     await store.revokeToken({ sub: payload.sub, jti: payload.jti }, TTL)
   }
   for (let i = 1; i < count; i += WRITE_BATCH) {
+    if (stop()) throw new Error('interrupted')
     const writes = []
     for (let j = i; j < Math.min(count, i + WRITE_BATCH); j++) {
       // As the plugin hands them over: strings parsed out of a verified token's payload.
@@ -102,7 +106,6 @@ function syncRun (hook, request, ms) {
   return ops / (Number(elapsed) / 1e9)
 }
 
-/** ops/s of the guard with IN_FLIGHT calls outstanding at all times (a store round trip each). */
 /** ops/s of the guard with IN_FLIGHT calls at a time; onCpu, if given, gets this process's CPU µs per call. */
 function asyncRun (hook, token, ms, onCpu) {
   return new Promise((resolve, reject) => {
@@ -196,40 +199,64 @@ function withDb (url, db) {
   return u.toString()
 }
 
-async function redisGrowth () {
-  const urls = REDIS_SIZES.map((_, i) => withDb(REDIS_URL, REDIS_DB + i))
+/**
+ * One admin client per size, each checked to be on its own database: a client whose SELECT fails (a number
+ * past the server's `databases`) still connects, to database 0, so SELECT is asked again here, where it throws.
+ * Each database must hold nothing yet, or a size would not be the size it says.
+ */
+async function connectDatabases () {
+  const last = REDIS_DB + REDIS_SIZES.length - 1
+  const where = `Redis at ${REDIS_URL}, databases ${REDIS_DB}-${last}`
+  if (!Number.isInteger(REDIS_DB) || REDIS_DB < 0) return { skipped: `GROWTH_REDIS_DB must be a database number, not ${process.env.GROWTH_REDIS_DB}` }
   const admins = []
   try {
-    for (const url of urls) admins.push(await connectNode(url))
+    for (const [i] of REDIS_SIZES.entries()) {
+      const admin = await connectNode(withDb(REDIS_URL, REDIS_DB + i))
+      admins.push(admin)
+      await admin.select(REDIS_DB + i)
+      const held = await admin.dbsize()
+      if (held !== 0) throw new Error(`database ${REDIS_DB + i} holds ${held} keys already; GROWTH_REDIS_DB picks other ones`)
+    }
+    return { admins }
   } catch (err) {
     for (const admin of admins) admin.disconnect()
-    return { store: 'redis', skipped: `Redis at ${REDIS_URL}, databases ${REDIS_DB}-${REDIS_DB + REDIS_SIZES.length - 1}: unreachable (${err.message})` }
+    return { skipped: `${where}: ${err.message}` }
   }
+}
+
+async function redisGrowth () {
+  const { admins, skipped } = await connectDatabases()
+  if (skipped !== undefined) return { store: 'redis', skipped }
   const prefix = uniquePrefix('growth')
-  const stores = urls.map(url => new authx.RedisStore({ url, prefix }))
+  const stores = REDIS_SIZES.map((_, i) => new authx.RedisStore({ url: withDb(REDIS_URL, REDIS_DB + i), prefix }))
   const apps = []
   const cleanup = async () => (await Promise.all(admins.map(admin => deleteByPrefix(admin, prefix)))).reduce((a, b) => a + b, 0)
-  const onSignal = signal => { cleanup().finally(() => process.kill(process.pid, signal)) }
+  // A signal stops the fill or the rounds at the next step; the finally below deletes what was written, then the
+  // signal is raised again (a cleanup started at once would miss the writes still in flight).
+  let interrupted
+  const onSignal = signal => { interrupted = signal }
+  const stop = () => interrupted !== undefined
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    const dbsizeBefore = await Promise.all(admins.map(admin => admin.dbsize()))
     const fills = []
     for (const [i, size] of REDIS_SIZES.entries()) {
       const app = await makeApp({ store: stores[i] })
       apps.push(app)
       const token = mint(app)
-      const { victim, fillMs } = await fill(app, size)
+      const { victim, fillMs } = await fill(app, size, stop)
       await checkGuard(app, token, victim)
       fills.push({ token, fillMs })
     }
     // Redis keeps working after a large fill (its keyspace is rehashed incrementally, partly in its
     // timer): measured at once, the first rounds after 100k writes ran at half the speed of the last.
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
+    if (stop()) throw new Error('interrupted')
     for (const [i, app] of apps.entries()) await asyncRun(app.requireAccess, fills[i].token, quick ? 300 : 800) // warm-up, and the store's connection
     const samples = REDIS_SIZES.map(() => [])
     const cpuSamples = REDIS_SIZES.map(() => [])
     for (let r = 0; r < REDIS_ROUNDS; r++) {
+      if (stop()) throw new Error('interrupted')
       for (const [i, app] of apps.entries()) samples[i].push(await asyncRun(app.requireAccess, fills[i].token, REDIS_ROUND_MS, us => cpuSamples[i].push(us)))
     }
     const dbsize = await Promise.all(admins.map(admin => admin.dbsize()))
@@ -244,7 +271,6 @@ async function redisGrowth () {
       url: REDIS_URL,
       statistic: `median of ${REDIS_ROUNDS} rotating rounds x ${REDIS_ROUND_MS} ms, one database per size (${REDIS_DB}-${REDIS_DB + REDIS_SIZES.length - 1}), ` +
         `${IN_FLIGHT} calls in flight; the ratio is by the guard's CPU per call (this process), ops/s also depend on Redis's own work on the same cores`,
-      dbsizeBefore,
       sizes,
       deleted,
       // the guard's cost: CPU per call, 0 ÷ largest (higher is better, as the other ratios)
@@ -259,6 +285,7 @@ async function redisGrowth () {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     for (const admin of admins) admin.disconnect()
+    if (interrupted !== undefined) process.kill(process.pid, interrupted)
   }
 }
 
