@@ -210,12 +210,12 @@ async function connectDatabases () {
   if (!Number.isInteger(REDIS_DB) || REDIS_DB < 0) return { skipped: `GROWTH_REDIS_DB must be a database number, not ${process.env.GROWTH_REDIS_DB}` }
   const admins = []
   try {
-    for (const [i] of REDIS_SIZES.entries()) {
-      const admin = await connectNode(withDb(REDIS_URL, REDIS_DB + i))
+    for (let db = REDIS_DB; db <= last; db++) {
+      const admin = await connectNode(withDb(REDIS_URL, db))
       admins.push(admin)
-      await admin.select(REDIS_DB + i)
+      await admin.select(db)
       const held = await admin.dbsize()
-      if (held !== 0) throw new Error(`database ${REDIS_DB + i} holds ${held} keys already; GROWTH_REDIS_DB picks other ones`)
+      if (held !== 0) throw new Error(`database ${db} holds ${held} keys already; GROWTH_REDIS_DB picks other ones`)
     }
     return { admins }
   } catch (err) {
